@@ -1,0 +1,164 @@
+"""Name and identifier rules, checked at the boundary (forms, API, spec files, models).
+
+Each validator raises ``django.core.exceptions.ValidationError`` with a message that says what to
+change; forms, DRF serializers and model fields all understand it. Pure: no settings, no I/O.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from django.core.exceptions import ValidationError
+
+DNS1123_LABEL_MAX = 63
+S3_BUCKET_MIN, S3_BUCKET_MAX = 3, 63
+DYNAMODB_TABLE_MIN, DYNAMODB_TABLE_MAX = 3, 255
+IAM_ROLE_NAME_MAX = 64
+
+_DNS1123_CHARS = re.compile(r"^[a-z0-9-]+$")
+_S3_CHARS = re.compile(r"^[a-z0-9.-]+$")
+_DYNAMODB_CHARS = re.compile(r"^[A-Za-z0-9_.-]+$")
+_IAM_ROLE_CHARS = re.compile(r"^[\w+=,.@-]+$", re.ASCII)
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
+_OIDC_PROVIDER_ARN = re.compile(
+    r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):iam::(?P<account>\d{12}):oidc-provider/"
+    r"(?P<issuer>oidc\.eks\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/id/[A-Za-z0-9]{1,64})$"
+)
+# Prefixes and suffixes AWS reserves for access points, aliases and directory buckets.
+_S3_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_S3_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+def validate_dns1123_label(value: str, *, what: str = "name") -> None:
+    """Kubernetes names (namespace, service account) and portal names (microservice, resource)."""
+    rule = (
+        f"a {what} must be a DNS-1123 label: 1-{DNS1123_LABEL_MAX} lowercase letters, digits "
+        "or '-', starting and ending with a letter or digit"
+    )
+    if not isinstance(value, str) or not value:
+        raise ValidationError(f"The {what} is empty; {rule}.", code="required")
+    if len(value) > DNS1123_LABEL_MAX:
+        raise ValidationError(
+            f"'{value}' is {len(value)} characters; {rule}. Shorten it.", code="too_long"
+        )
+    if value != value.lower() and _DNS1123_CHARS.match(value.lower()):
+        raise ValidationError(f"'{value}' has uppercase letters; {rule}. Use '{value.lower()}'.",
+                              code="uppercase")
+    if not _DNS1123_CHARS.match(value):
+        raise ValidationError(f"'{value}' has characters other than a-z, 0-9 and '-'; {rule}.",
+                              code="invalid_chars")
+    if value[0] == "-" or value[-1] == "-":
+        raise ValidationError(f"'{value}' starts or ends with '-'; {rule}.", code="edge_hyphen")
+
+
+def validate_s3_bucket_name(value: str) -> None:
+    """S3 general purpose bucket naming rules (the subset that can be checked offline)."""
+    n = len(value)
+    if not S3_BUCKET_MIN <= n <= S3_BUCKET_MAX:
+        raise ValidationError(
+            f"S3 bucket name '{value}' is {n} characters; it must be {S3_BUCKET_MIN}-{S3_BUCKET_MAX}."
+            " Shorten the microservice, cluster or resource name.",
+            code="bucket_length",
+        )
+    if not _S3_CHARS.match(value):
+        raise ValidationError(
+            f"S3 bucket name '{value}' may only contain lowercase letters, digits, '.' and '-'.",
+            code="bucket_chars",
+        )
+    if not (value[0].isalnum() and value[-1].isalnum()):
+        raise ValidationError(
+            f"S3 bucket name '{value}' must start and end with a letter or digit.", code="bucket_edge"
+        )
+    if ".." in value:
+        raise ValidationError(
+            f"S3 bucket name '{value}' must not contain two adjacent periods ('..').",
+            code="bucket_dots",
+        )
+    if _looks_like_ip(value):
+        raise ValidationError(
+            f"S3 bucket name '{value}' must not be formatted as an IP address.", code="bucket_ip"
+        )
+    for prefix in _S3_RESERVED_PREFIXES:
+        if value.startswith(prefix):
+            raise ValidationError(
+                f"S3 bucket name '{value}' must not start with the reserved prefix '{prefix}'.",
+                code="bucket_prefix",
+            )
+    for suffix in _S3_RESERVED_SUFFIXES:
+        if value.endswith(suffix):
+            raise ValidationError(
+                f"S3 bucket name '{value}' must not end with the reserved suffix '{suffix}'.",
+                code="bucket_suffix",
+            )
+
+
+def _looks_like_ip(value: str) -> bool:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def validate_dynamodb_table_name(value: str) -> None:
+    n = len(value)
+    if not DYNAMODB_TABLE_MIN <= n <= DYNAMODB_TABLE_MAX:
+        raise ValidationError(
+            f"DynamoDB table name '{value}' is {n} characters; it must be "
+            f"{DYNAMODB_TABLE_MIN}-{DYNAMODB_TABLE_MAX}.",
+            code="table_length",
+        )
+    if not _DYNAMODB_CHARS.match(value):
+        raise ValidationError(
+            f"DynamoDB table name '{value}' may only contain letters, digits, '_', '-' and '.'.",
+            code="table_chars",
+        )
+
+
+def validate_iam_role_name(value: str) -> None:
+    if len(value) > IAM_ROLE_NAME_MAX:
+        raise ValidationError(
+            f"IAM role name '{value}' is {len(value)} characters; IAM allows {IAM_ROLE_NAME_MAX}. "
+            "Shorten the cluster or microservice name.",
+            code="role_length",
+        )
+    if not value or not _IAM_ROLE_CHARS.match(value):
+        raise ValidationError(
+            f"IAM role name '{value}' may only contain letters, digits and '+=,.@_-'.",
+            code="role_chars",
+        )
+
+
+def validate_account_id(value: str) -> None:
+    if not isinstance(value, str) or not _ACCOUNT_ID.match(value):
+        raise ValidationError(
+            f"AWS account id '{value}' must be exactly 12 digits (keep leading zeros; quote it).",
+            code="account_id",
+        )
+
+
+def validate_region(value: str) -> None:
+    if not isinstance(value, str) or not _REGION.match(value):
+        raise ValidationError(
+            f"AWS region '{value}' is not a region code; use the form 'eu-west-1' or 'us-east-2'.",
+            code="region",
+        )
+
+
+def parse_oidc_provider_arn(value: str) -> dict[str, str]:
+    """Split an EKS IAM OIDC provider ARN into partition, account, issuer and region."""
+    match = _OIDC_PROVIDER_ARN.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ValidationError(
+            f"OIDC provider ARN '{value}' is not an EKS IAM OIDC provider ARN; expected "
+            "'arn:aws:iam::<12-digit account>:oidc-provider/oidc.eks.<region>.amazonaws.com/id/<ID>' "
+            "(see the cluster's 'OpenID Connect provider URL' in the EKS console).",
+            code="oidc_provider_arn",
+        )
+    return {k: match.group(k) for k in ("partition", "account", "issuer", "region")}
+
+
+def validate_oidc_provider_arn(value: str) -> None:
+    parse_oidc_provider_arn(value)
