@@ -44,11 +44,13 @@ def validate_dns1123_label(value: str, *, what: str = "name") -> None:
             f"'{value}' is {len(value)} characters; {rule}. Shorten it.", code="too_long"
         )
     if value != value.lower() and _DNS1123_CHARS.match(value.lower()):
-        raise ValidationError(f"'{value}' has uppercase letters; {rule}. Use '{value.lower()}'.",
-                              code="uppercase")
+        raise ValidationError(
+            f"'{value}' has uppercase letters; {rule}. Use '{value.lower()}'.", code="uppercase"
+        )
     if not _DNS1123_CHARS.match(value):
-        raise ValidationError(f"'{value}' has characters other than a-z, 0-9 and '-'; {rule}.",
-                              code="invalid_chars")
+        raise ValidationError(
+            f"'{value}' has characters other than a-z, 0-9 and '-'; {rule}.", code="invalid_chars"
+        )
     if value[0] == "-" or value[-1] == "-":
         raise ValidationError(f"'{value}' starts or ends with '-'; {rule}.", code="edge_hyphen")
 
@@ -58,8 +60,8 @@ def validate_s3_bucket_name(value: str) -> None:
     n = len(value)
     if not S3_BUCKET_MIN <= n <= S3_BUCKET_MAX:
         raise ValidationError(
-            f"S3 bucket name '{value}' is {n} characters; it must be {S3_BUCKET_MIN}-{S3_BUCKET_MAX}."
-            " Shorten the microservice, cluster or resource name.",
+            f"S3 bucket name '{value}' is {n} characters; it must be "
+            f"{S3_BUCKET_MIN}-{S3_BUCKET_MAX}. Shorten the microservice, cluster or resource name.",
             code="bucket_length",
         )
     if not _S3_CHARS.match(value):
@@ -69,7 +71,8 @@ def validate_s3_bucket_name(value: str) -> None:
         )
     if not (value[0].isalnum() and value[-1].isalnum()):
         raise ValidationError(
-            f"S3 bucket name '{value}' must start and end with a letter or digit.", code="bucket_edge"
+            f"S3 bucket name '{value}' must start and end with a letter or digit.",
+            code="bucket_edge",
         )
     if ".." in value:
         raise ValidationError(
@@ -153,7 +156,8 @@ def parse_oidc_provider_arn(value: str) -> dict[str, str]:
     if not match:
         raise ValidationError(
             f"OIDC provider ARN '{value}' is not an EKS IAM OIDC provider ARN; expected "
-            "'arn:aws:iam::<12-digit account>:oidc-provider/oidc.eks.<region>.amazonaws.com/id/<ID>' "
+            "'arn:aws:iam::<12-digit account>:oidc-provider/"
+            "oidc.eks.<region>.amazonaws.com/id/<ID>' "
             "(see the cluster's 'OpenID Connect provider URL' in the EKS console).",
             code="oidc_provider_arn",
         )

@@ -24,30 +24,40 @@ KMS_SID = "KmsUseWorkspaceKey"
 Policy = dict[str, Any]
 
 
-def build_identity_policy(spec: WorkspaceSpec, *, key_arn: str,
-                          catalog: Catalog | None = None) -> Policy:
+def build_identity_policy(
+    spec: WorkspaceSpec, *, key_arn: str, catalog: Catalog | None = None
+) -> Policy:
     """Catalog actions on this workspace's own ARNs, plus use of its own KMS key."""
     catalog = catalog or load_catalog()
     statements: list[dict[str, Any]] = []
     for kind_name, kind in sorted(catalog.kinds.items()):
         for level_name, level in sorted(kind.levels.items()):
-            arns = sorted(naming.resource_arn(spec, r) for r in spec.resources
-                          if r.kind == kind_name and r.access == level_name)
+            arns = sorted(
+                naming.resource_arn(spec, r)
+                for r in spec.resources
+                if r.kind == kind_name and r.access == level_name
+            )
             if not arns:
                 continue
             for entry in level.statements:
-                statements.append({
-                    "Sid": entry.sid,
-                    "Effect": "Allow",
-                    "Action": list(entry.actions),
-                    "Resource": sorted(p.replace(ARN_TOKEN, a) for a in arns for p in entry.resources),
-                })
+                statements.append(
+                    {
+                        "Sid": entry.sid,
+                        "Effect": "Allow",
+                        "Action": list(entry.actions),
+                        "Resource": sorted(
+                            p.replace(ARN_TOKEN, a) for a in arns for p in entry.resources
+                        ),
+                    }
+                )
     statements.append(_kms_statement(spec, key_arn, catalog))
     return {"Version": POLICY_VERSION, "Statement": statements}
 
 
 def _kms_statement(spec: WorkspaceSpec, key_arn: str, catalog: Catalog) -> dict[str, Any]:
-    actions = sorted({a for r in spec.resources for a in catalog.level(r.kind, r.access).kms_actions})
+    actions = sorted(
+        {a for r in spec.resources for a in catalog.level(r.kind, r.access).kms_actions}
+    )
     return {
         "Sid": KMS_SID,
         "Effect": "Allow",
@@ -60,7 +70,9 @@ def _kms_statement(spec: WorkspaceSpec, key_arn: str, catalog: Catalog) -> dict[
 def via_services(spec: WorkspaceSpec, catalog: Catalog | None = None) -> list[str]:
     catalog = catalog or load_catalog()
     region = spec.cluster.region
-    return sorted({f"{catalog.kinds[r.kind].service}.{region}.amazonaws.com" for r in spec.resources})
+    return sorted(
+        {f"{catalog.kinds[r.kind].service}.{region}.amazonaws.com" for r in spec.resources}
+    )
 
 
 def service_account_subjects(spec: WorkspaceSpec) -> list[str]:
@@ -72,20 +84,26 @@ def build_trust_policy(spec: WorkspaceSpec) -> Policy:
     issuer = spec.cluster.oidc_issuer
     return {
         "Version": POLICY_VERSION,
-        "Statement": [{
-            "Sid": "IrsaServiceAccounts",
-            "Effect": "Allow",
-            "Principal": {"Federated": spec.cluster.oidc_provider_arn},
-            "Action": WEB_IDENTITY_ACTION,
-            "Condition": {"StringEquals": {
-                f"{issuer}:aud": STS_AUDIENCE,
-                f"{issuer}:sub": service_account_subjects(spec),
-            }},
-        }],
+        "Statement": [
+            {
+                "Sid": "IrsaServiceAccounts",
+                "Effect": "Allow",
+                "Principal": {"Federated": spec.cluster.oidc_provider_arn},
+                "Action": WEB_IDENTITY_ACTION,
+                "Condition": {
+                    "StringEquals": {
+                        f"{issuer}:aud": STS_AUDIENCE,
+                        f"{issuer}:sub": service_account_subjects(spec),
+                    }
+                },
+            }
+        ],
     }
 
 
-def build_key_policy(spec: WorkspaceSpec, *, key_arn: str, catalog: Catalog | None = None) -> Policy:
+def build_key_policy(
+    spec: WorkspaceSpec, *, key_arn: str, catalog: Catalog | None = None
+) -> Policy:
     """The account administers the key (as AWS requires); only the service role uses it."""
     catalog = catalog or load_catalog()
     c = spec.cluster
@@ -94,14 +112,29 @@ def build_key_policy(spec: WorkspaceSpec, *, key_arn: str, catalog: Catalog | No
     return {
         "Version": POLICY_VERSION,
         "Statement": [
-            {"Sid": "AccountAdministration", "Effect": "Allow", "Principal": {"AWS": root},
-             "Action": list(catalog.key_administration_actions), "Resource": [key_arn]},
-            {"Sid": "AccountGrantsForAwsServices", "Effect": "Allow", "Principal": {"AWS": root},
-             "Action": list(catalog.key_service_grant_actions), "Resource": [key_arn],
-             "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}},
-            {"Sid": "ServiceRoleUse", "Effect": "Allow",
-             "Principal": {"AWS": naming.role_arn(spec)}, "Action": usage["Action"],
-             "Resource": [key_arn], "Condition": usage["Condition"]},
+            {
+                "Sid": "AccountAdministration",
+                "Effect": "Allow",
+                "Principal": {"AWS": root},
+                "Action": list(catalog.key_administration_actions),
+                "Resource": [key_arn],
+            },
+            {
+                "Sid": "AccountGrantsForAwsServices",
+                "Effect": "Allow",
+                "Principal": {"AWS": root},
+                "Action": list(catalog.key_service_grant_actions),
+                "Resource": [key_arn],
+                "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            },
+            {
+                "Sid": "ServiceRoleUse",
+                "Effect": "Allow",
+                "Principal": {"AWS": naming.role_arn(spec)},
+                "Action": usage["Action"],
+                "Resource": [key_arn],
+                "Condition": usage["Condition"],
+            },
         ],
     }
 
@@ -131,18 +164,27 @@ def limit_violations(spec: WorkspaceSpec, *, catalog: Catalog | None = None) -> 
     return problems
 
 
-def render_policies(spec: WorkspaceSpec, *, key_arn: str | None = None,
-                    catalog: Catalog | None = None) -> dict[str, Any]:
+def render_policies(
+    spec: WorkspaceSpec, *, key_arn: str | None = None, catalog: Catalog | None = None
+) -> dict[str, Any]:
     """The preview document: resources with ARNs, the key, and the three policies."""
     catalog = catalog or load_catalog()
     placeholder = key_arn is None
     key = naming.pending_kms_key_arn(spec) if placeholder else key_arn
     return {
-        "role": {"name": naming.role_name(spec), "path": naming.ROLE_PATH,
-                 "arn": naming.role_arn(spec)},
+        "role": {
+            "name": naming.role_name(spec),
+            "path": naming.ROLE_PATH,
+            "arn": naming.role_arn(spec),
+        },
         "resources": [
-            {"kind": r.kind, "name": r.name, "physical_name": naming.physical_name(spec, r),
-             "access": r.access, "arn": naming.resource_arn(spec, r)}
+            {
+                "kind": r.kind,
+                "name": r.name,
+                "physical_name": naming.physical_name(spec, r),
+                "access": r.access,
+                "arn": naming.resource_arn(spec, r),
+            }
             for r in sorted(spec.resources, key=lambda r: (r.kind, r.name))
         ],
         "kms_key": {"arn": key, "alias": naming.kms_alias(spec), "placeholder": placeholder},

@@ -84,13 +84,15 @@ def parse_workspace_spec(data: Any, *, catalog: Catalog | None = None) -> Worksp
     err = _Errors()
     if not isinstance(data, dict):
         raise SpecError({"": ["The spec must be a JSON object."]})
-    _refuse_unknown(err, "", data, {"microservice", "namespace", "service_accounts", "cluster",
-                                    "resources"})
+    _refuse_unknown(
+        err, "", data, {"microservice", "namespace", "service_accounts", "cluster", "resources"}
+    )
     name = _required_str(err, data, "microservice")
     namespace = _required_str(err, data, "namespace")
     if name is not None:
-        err.check("microservice", lambda x: v.validate_dns1123_label(x, what="microservice name"),
-                  name)
+        err.check(
+            "microservice", lambda x: v.validate_dns1123_label(x, what="microservice name"), name
+        )
     if namespace is not None:
         err.check("namespace", lambda x: v.validate_dns1123_label(x, what="namespace"), namespace)
     accounts = _parse_service_accounts(err, data.get("service_accounts"))
@@ -123,13 +125,19 @@ def _parse_service_accounts(err: _Errors, value: Any) -> tuple[str, ...]:
         err.add("service_accounts", "List at least one Kubernetes service account name.")
         return ()
     if len(value) > MAX_SERVICE_ACCOUNTS:
-        err.add("service_accounts", f"At most {MAX_SERVICE_ACCOUNTS} service accounts per "
-                                    "microservice; the trust policy must stay under 2,048 characters.")
+        err.add(
+            "service_accounts",
+            f"At most {MAX_SERVICE_ACCOUNTS} service accounts per "
+            "microservice; the trust policy must stay under 2,048 characters.",
+        )
     if len(set(map(str, value))) != len(value):
         err.add("service_accounts", "Service account names must be unique.")
     for i, sa in enumerate(value):
-        err.check(f"service_accounts[{i}]",
-                  lambda x: v.validate_dns1123_label(x, what="service account name"), sa)
+        err.check(
+            f"service_accounts[{i}]",
+            lambda x: v.validate_dns1123_label(x, what="service account name"),
+            sa,
+        )
     return tuple(sorted(str(sa) for sa in value))
 
 
@@ -138,25 +146,34 @@ def _parse_cluster(err: _Errors, value: Any) -> ClusterSpec | None:
         err.add("cluster", "'cluster' is required: {name, account_id, region, oidc_provider_arn}.")
         return None
     _refuse_unknown(err, "cluster.", value, {"name", "account_id", "region", "oidc_provider_arn"})
-    fields = {k: _required_str(err, value, k, "cluster.")
-              for k in ("name", "account_id", "region", "oidc_provider_arn")}
+    fields = {
+        k: _required_str(err, value, k, "cluster.")
+        for k in ("name", "account_id", "region", "oidc_provider_arn")
+    }
     checks = {
         "name": lambda x: v.validate_dns1123_label(x, what="cluster name"),
         "account_id": v.validate_account_id,
         "region": v.validate_region,
         "oidc_provider_arn": v.validate_oidc_provider_arn,
     }
-    ok = all([fields[k] is not None and err.check(f"cluster.{k}", checks[k], fields[k])
-              for k in checks])
+    ok = all(
+        [fields[k] is not None and err.check(f"cluster.{k}", checks[k], fields[k]) for k in checks]
+    )
     if not ok:
         return None
     arn = v.parse_oidc_provider_arn(fields["oidc_provider_arn"])
     if arn["account"] != fields["account_id"]:
-        err.add("cluster.oidc_provider_arn", f"The OIDC provider is in account {arn['account']} "
-                f"but the cluster's account_id is {fields['account_id']}; they must match.")
+        err.add(
+            "cluster.oidc_provider_arn",
+            f"The OIDC provider is in account {arn['account']} "
+            f"but the cluster's account_id is {fields['account_id']}; they must match.",
+        )
     if arn["region"] != fields["region"]:
-        err.add("cluster.oidc_provider_arn", f"The OIDC issuer is in region {arn['region']} "
-                f"but the cluster's region is {fields['region']}; they must match.")
+        err.add(
+            "cluster.oidc_provider_arn",
+            f"The OIDC issuer is in region {arn['region']} "
+            f"but the cluster's region is {fields['region']}; they must match.",
+        )
     return ClusterSpec(**fields)
 
 
@@ -165,8 +182,10 @@ def _parse_resources(err: _Errors, value: Any, catalog: Catalog) -> tuple[Resour
         err.add("resources", "'resources' must be a list of {kind, name, access} objects.")
         return ()
     if not value:
-        err.add("resources", "List at least one resource; a microservice without AWS resources "
-                             "needs no IAM role.")
+        err.add(
+            "resources",
+            "List at least one resource; a microservice without AWS resources needs no IAM role.",
+        )
     if len(value) > MAX_RESOURCES:
         err.add("resources", f"At most {MAX_RESOURCES} resources per microservice.")
     parsed: list[ResourceSpec] = []
@@ -176,8 +195,11 @@ def _parse_resources(err: _Errors, value: Any, catalog: Catalog) -> tuple[Resour
         if resource is None:
             continue
         if (resource.kind, resource.name) in seen:
-            err.add(f"resources[{i}].name", f"A {resource.kind} named '{resource.name}' is "
-                                           "listed twice; resource names must be unique per kind.")
+            err.add(
+                f"resources[{i}].name",
+                f"A {resource.kind} named '{resource.name}' is "
+                "listed twice; resource names must be unique per kind.",
+            )
         seen.add((resource.kind, resource.name))
         parsed.append(resource)
     return tuple(parsed)
@@ -188,14 +210,21 @@ def _parse_resource(err: _Errors, path: str, item: Any, catalog: Catalog) -> Res
         err.add(path, "Each resource must be an object {kind, name, access}.")
         return None
     _refuse_unknown(err, f"{path}.", item, {"kind", "name", "access", "settings"})
-    kind, name, access = (_required_str(err, item, k, f"{path}.") for k in ("kind", "name", "access"))
+    kind, name, access = (
+        _required_str(err, item, k, f"{path}.") for k in ("kind", "name", "access")
+    )
     if kind is not None and kind not in catalog.kinds:
-        err.add(f"{path}.kind", f"Unknown resource kind '{kind}'; use one of: "
-                                f"{', '.join(catalog.kinds)}.")
+        err.add(
+            f"{path}.kind",
+            f"Unknown resource kind '{kind}'; use one of: {', '.join(catalog.kinds)}.",
+        )
         kind = None
     if kind is not None and access is not None and access not in catalog.kinds[kind].levels:
-        err.add(f"{path}.access", f"Unknown access level '{access}' for {kind}; use one of: "
-                                  f"{', '.join(catalog.kinds[kind].levels)}.")
+        err.add(
+            f"{path}.access",
+            f"Unknown access level '{access}' for {kind}; use one of: "
+            f"{', '.join(catalog.kinds[kind].levels)}.",
+        )
         access = None
     if name is not None:
         err.check(f"{path}.name", lambda x: v.validate_dns1123_label(x, what="resource name"), name)
@@ -224,11 +253,16 @@ def _parse_s3_settings(err: _Errors, path: str, raw: dict) -> dict[str, Any]:
 
 
 def _parse_dynamodb_settings(err: _Errors, path: str, raw: dict) -> dict[str, Any]:
-    _refuse_unknown(err, f"{path}.", raw, {"partition_key", "sort_key", "billing_mode",
-                                           "read_capacity", "write_capacity"})
+    _refuse_unknown(
+        err,
+        f"{path}.",
+        raw,
+        {"partition_key", "sort_key", "billing_mode", "read_capacity", "write_capacity"},
+    )
     settings: dict[str, Any] = {
-        "partition_key": _parse_key(err, f"{path}.partition_key",
-                                    raw.get("partition_key", {"name": "pk", "type": "S"})),
+        "partition_key": _parse_key(
+            err, f"{path}.partition_key", raw.get("partition_key", {"name": "pk", "type": "S"})
+        ),
         "sort_key": None,
         "billing_mode": raw.get("billing_mode", "PAY_PER_REQUEST"),
         "read_capacity": None,
@@ -237,14 +271,19 @@ def _parse_dynamodb_settings(err: _Errors, path: str, raw: dict) -> dict[str, An
     if raw.get("sort_key") is not None:
         settings["sort_key"] = _parse_key(err, f"{path}.sort_key", raw["sort_key"])
     if settings["billing_mode"] not in DYNAMODB_BILLING_MODES:
-        err.add(f"{path}.billing_mode", f"Unknown billing mode '{settings['billing_mode']}'; use "
-                                        f"{' or '.join(DYNAMODB_BILLING_MODES)}.")
+        err.add(
+            f"{path}.billing_mode",
+            f"Unknown billing mode '{settings['billing_mode']}'; use "
+            f"{' or '.join(DYNAMODB_BILLING_MODES)}.",
+        )
     elif settings["billing_mode"] == "PROVISIONED":
         for cap in ("read_capacity", "write_capacity"):
             value = raw.get(cap)
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 40000:
-                err.add(f"{path}.{cap}", f"PROVISIONED billing needs '{cap}' as a whole number "
-                                         "from 1 to 40000.")
+                err.add(
+                    f"{path}.{cap}",
+                    f"PROVISIONED billing needs '{cap}' as a whole number from 1 to 40000.",
+                )
             settings[cap] = value
     else:
         for cap in ("read_capacity", "write_capacity"):
@@ -271,8 +310,11 @@ def _check_derived_names(err: _Errors, spec: WorkspaceSpec) -> None:
     err.check("microservice", v.validate_iam_role_name, naming.role_name(spec))
     for i, resource in enumerate(spec.resources):
         physical = naming.physical_name(spec, resource)
-        check = (v.validate_s3_bucket_name if resource.kind == "s3_bucket"
-                 else v.validate_dynamodb_table_name)
+        check = (
+            v.validate_s3_bucket_name
+            if resource.kind == "s3_bucket"
+            else v.validate_dynamodb_table_name
+        )
         err.check(f"resources[{i}].name", check, physical)
     if err.errors:
         return

@@ -1,0 +1,79 @@
+"""Load the demo: a team, a cluster, a developer, a teammate and a security reviewer.
+
+Idempotent. Passwords are generated on every run and printed once: only their hashes are stored.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from provisioning.models import Cluster, Environment, Team
+from provisioning.permissions import SECURITY_GROUP
+
+DEMO_ACCOUNT_ID = "123456789012"
+DEMO_REGION = "us-east-1"
+DEMO_OIDC_ID = "9A1B2C3D4E5F60718293A4B5C6D7E8F9"
+DEMO_USERS = (
+    # username, team member?, security reviewer?, staff?
+    ("dev", True, False, False),
+    ("reviewer", False, True, False),
+    ("admin", False, False, True),
+)
+
+
+def demo_oidc_provider_arn(account_id: str = DEMO_ACCOUNT_ID, region: str = DEMO_REGION) -> str:
+    return (
+        f"arn:aws:iam::{account_id}:oidc-provider/oidc.eks.{region}.amazonaws.com/id/{DEMO_OIDC_ID}"
+    )
+
+
+class Command(BaseCommand):
+    help = "Create the demo team, cluster and users; print their logins."
+
+    def handle(self, *args, **options) -> None:
+        if not settings.DEBUG:
+            self.stderr.write("seed_demo only runs with DEBUG=1 (it prints passwords).")
+            raise SystemExit(2)
+        with transaction.atomic():
+            team, _ = Team.objects.get_or_create(name="payments")
+            Cluster.objects.get_or_create(
+                name="demo",
+                defaults={
+                    "environment": Environment.DEV,
+                    "account_id": DEMO_ACCOUNT_ID,
+                    "region": DEMO_REGION,
+                    "oidc_provider_arn": demo_oidc_provider_arn(),
+                    "node_role_arn": f"arn:aws:iam::{DEMO_ACCOUNT_ID}:role/demo-eks-node",
+                },
+            )
+            security, _ = Group.objects.get_or_create(name=SECURITY_GROUP)
+            logins = [self._user(name, team, security, *flags) for name, *flags in DEMO_USERS]
+        self.stdout.write("Demo logins (new passwords on every start):")
+        for username, password, role in logins:
+            self.stdout.write(f"  {role:<22} {username:<10} {password}")
+
+    def _user(
+        self, username: str, team: Team, security: Group, member: bool, reviewer: bool, staff: bool
+    ) -> tuple[str, str, str]:
+        user, _ = User.objects.get_or_create(username=username)
+        password = secrets.token_urlsafe(9)
+        user.set_password(password)
+        user.is_staff = user.is_superuser = staff
+        user.save()
+        if member:
+            team.members.add(user)
+        if reviewer:
+            user.groups.add(security)
+        role = (
+            "platform admin"
+            if staff
+            else "security reviewer"
+            if reviewer
+            else f"developer ({team.name})"
+        )
+        return username, password, role

@@ -1,0 +1,354 @@
+"""The portal's domain: teams, clusters, microservices and their resources, workspaces, change
+requests with their reviews, Terraform runs and the append-only audit trail."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from provisioning import validation as v
+
+
+def validate_team_name(value: str) -> None:
+    v.validate_dns1123_label(value, what="team name")
+
+
+def validate_cluster_name(value: str) -> None:
+    v.validate_dns1123_label(value, what="cluster name")
+
+
+def validate_microservice_name(value: str) -> None:
+    v.validate_dns1123_label(value, what="microservice name")
+
+
+def validate_namespace(value: str) -> None:
+    v.validate_dns1123_label(value, what="namespace")
+
+
+def validate_resource_name(value: str) -> None:
+    v.validate_dns1123_label(value, what="resource name")
+
+
+def validate_service_accounts(value: object) -> None:
+    if not isinstance(value, list) or not value:
+        raise ValidationError("List at least one Kubernetes service account name.")
+    for name in value:
+        v.validate_dns1123_label(name, what="service account name")
+    if len(set(value)) != len(value):
+        raise ValidationError("Service account names must be unique.")
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=63, unique=True, validators=[validate_team_name])
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="teams", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Environment(models.TextChoices):
+    DEV = "dev", "Development"
+    STAGING = "staging", "Staging"
+    PROD = "prod", "Production"
+
+
+class Cluster(models.Model):
+    name = models.CharField(max_length=40, unique=True, validators=[validate_cluster_name])
+    environment = models.CharField(max_length=16, choices=Environment.choices)
+    account_id = models.CharField(max_length=12, validators=[v.validate_account_id])
+    region = models.CharField(max_length=32, validators=[v.validate_region])
+    oidc_provider_arn = models.CharField(max_length=255, validators=[v.validate_oidc_provider_arn])
+    node_role_arn = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.environment})"
+
+    @property
+    def oidc_issuer(self) -> str:
+        return v.parse_oidc_provider_arn(self.oidc_provider_arn)["issuer"]
+
+    def clean(self) -> None:
+        try:
+            parts = v.parse_oidc_provider_arn(self.oidc_provider_arn)
+        except ValidationError:
+            return  # the field validator reports it
+        errors = {}
+        if parts["account"] != self.account_id:
+            errors["oidc_provider_arn"] = (
+                f"The OIDC provider is in account {parts['account']}, not {self.account_id}."
+            )
+        if parts["region"] != self.region:
+            errors["oidc_provider_arn"] = (
+                f"The OIDC issuer is in region {parts['region']}, not {self.region}."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
+class Microservice(models.Model):
+    name = models.CharField(max_length=63, unique=True, validators=[validate_microservice_name])
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="microservices")
+    namespace = models.CharField(max_length=63, validators=[validate_namespace])
+    service_accounts = models.JSONField(default=list, validators=[validate_service_accounts])
+    description = models.TextField(blank=True)
+    decommissioned_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ResourceKind(models.TextChoices):
+    DYNAMODB_TABLE = "dynamodb_table", "DynamoDB table"
+    S3_BUCKET = "s3_bucket", "S3 bucket"
+
+
+class AccessLevel(models.TextChoices):
+    READ = "read", "Read"
+    READ_WRITE = "read_write", "Read and write"
+
+
+class Resource(models.Model):
+    """A resource as currently applied (the live spec); proposals live in ChangeRequest.spec."""
+
+    microservice = models.ForeignKey(
+        Microservice, on_delete=models.CASCADE, related_name="resources"
+    )
+    kind = models.CharField(max_length=32, choices=ResourceKind.choices)
+    name = models.CharField(max_length=63, validators=[validate_resource_name])
+    access = models.CharField(max_length=16, choices=AccessLevel.choices)
+    settings = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["microservice", "kind", "name"], name="resource_unique_per_microservice"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.microservice}/{self.kind}/{self.name}"
+
+
+class WorkspaceStatus(models.TextChoices):
+    NEW = "new", "Not applied yet"
+    APPLIED = "applied", "Applied"
+    DRIFTED = "drifted", "Drift detected"
+    FAILED = "failed", "Last run failed"
+    DESTROYED = "destroyed", "Destroyed"
+
+
+class Workspace(models.Model):
+    """One microservice in one cluster: one root module, one state, one KMS key, one IAM role."""
+
+    microservice = models.ForeignKey(
+        Microservice, on_delete=models.PROTECT, related_name="workspaces"
+    )
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="workspaces")
+    status = models.CharField(
+        max_length=16, choices=WorkspaceStatus.choices, default=WorkspaceStatus.NEW
+    )
+    role_arn = models.CharField(max_length=255, blank=True)
+    policy_arn = models.CharField(max_length=255, blank=True)
+    kms_key_arn = models.CharField(max_length=255, blank=True)
+    kms_alias = models.CharField(max_length=255, blank=True)
+    resource_arns = models.JSONField(default=dict, blank=True)
+    outputs = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["microservice", "cluster"], name="workspace_unique_per_cluster"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster.name}/{self.microservice.name}"
+
+    @property
+    def state_key(self) -> str:
+        """Names the state (pg schema, local directory, S3 key); stable for the workspace's life."""
+        return f"irsa_ws_{self.pk}"
+
+
+class ChangeKind(models.TextChoices):
+    CREATE = "create", "Create"
+    CHANGE = "change", "Change"
+    DECOMMISSION = "decommission", "Decommission"
+
+
+class ChangeStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted (planning)"
+    PLANNED = "planned", "Planned, awaiting review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    APPLYING = "applying", "Applying"
+    APPLIED = "applied", "Applied"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+OPEN_CHANGE_STATUSES = (
+    ChangeStatus.DRAFT,
+    ChangeStatus.SUBMITTED,
+    ChangeStatus.PLANNED,
+    ChangeStatus.APPROVED,
+    ChangeStatus.APPLYING,
+)
+
+
+class ChangeRequest(models.Model):
+    """A proposed revision of a microservice's spec; approval binds to the plans it was shown."""
+
+    microservice = models.ForeignKey(
+        Microservice, on_delete=models.CASCADE, related_name="change_requests"
+    )
+    kind = models.CharField(max_length=16, choices=ChangeKind.choices)
+    status = models.CharField(
+        max_length=16, choices=ChangeStatus.choices, default=ChangeStatus.DRAFT
+    )
+    # The proposed spec: {namespace, service_accounts, resources, clusters}.
+    spec = models.JSONField()
+    justification = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="change_requests"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["microservice"],
+                condition=Q(status__in=OPEN_CHANGE_STATUSES),
+                name="one_open_change_request_per_microservice",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.microservice}"
+
+
+class Decision(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    REJECT = "reject", "Reject"
+
+
+class Review(models.Model):
+    change_request = models.ForeignKey(
+        ChangeRequest, on_delete=models.CASCADE, related_name="reviews"
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews"
+    )
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    comment = models.TextField(blank=True)
+    # sha256 of every plan file the reviewer was shown, by run id: approval binds to these.
+    plan_hashes = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.decision} of #{self.change_request_id} by {self.reviewer}"
+
+
+class RunKind(models.TextChoices):
+    PLAN = "plan", "Plan"
+    APPLY = "apply", "Apply"
+    DESTROY = "destroy", "Destroy"
+    DRIFT = "drift", "Drift check"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    INTERRUPTED = "interrupted", "Interrupted"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class Run(models.Model):
+    """One Terraform execution for one workspace; the record of truth, not Celery's backend."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="runs")
+    change_request = models.ForeignKey(
+        ChangeRequest, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+    )
+    kind = models.CharField(max_length=16, choices=RunKind.choices)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    spec = models.JSONField(default=dict)  # the workspace spec this run renders
+    plan_run = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="apply_runs"
+    )
+    plan_file = models.BinaryField(null=True, blank=True, editable=False)
+    plan_sha256 = models.CharField(max_length=64, blank=True)
+    plan_summary = models.JSONField(default=dict, blank=True)
+    has_changes = models.BooleanField(null=True)
+    outputs = models.JSONField(default=dict, blank=True)
+    log = models.TextField(blank=True)
+    current_step = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # The database, not only a check in Python, keeps one active run per workspace.
+            models.UniqueConstraint(
+                fields=["workspace"],
+                condition=Q(status__in=ACTIVE_RUN_STATUSES),
+                name="one_active_run_per_workspace",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"run #{self.pk} {self.kind} {self.workspace} {self.status}"
+
+
+class AuditEvent(models.Model):
+    """Append-only: who did what to which object, when, with what data."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)  # kept if the user is deleted
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.object_type}"
+        )
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValueError("Audit events are append-only; they cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit events are append-only; they cannot be deleted.")

@@ -1,0 +1,28 @@
+"""What a user may do. UI and API both ask these predicates; neither re-implements a rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provisioning.models import ChangeRequest, ChangeStatus, Microservice
+
+SECURITY_GROUP = "security"
+
+
+def is_reviewer(user: Any) -> bool:
+    return bool(user.is_authenticated and user.groups.filter(name=SECURITY_GROUP).exists())
+
+
+def can_edit_microservice(user: Any, microservice: Microservice) -> bool:
+    if not user.is_authenticated:
+        return False
+    return user.is_staff or microservice.team.members.filter(pk=user.pk).exists()
+
+
+def can_approve(user: Any, change_request: ChangeRequest) -> bool:
+    """Security reviewers approve planned requests, never their own."""
+    return (
+        is_reviewer(user)
+        and change_request.status == ChangeStatus.PLANNED
+        and change_request.created_by_id != user.pk
+    )

@@ -1,0 +1,1 @@
+"""Writes. Views, the API and Celery tasks call these; business rules live here."""

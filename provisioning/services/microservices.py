@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from provisioning.iam.spec import SpecError
+from provisioning.models import (
+    ChangeKind,
+    ChangeRequest,
+    Cluster,
+    Microservice,
+    Team,
+)
+from provisioning.services.audit import audit_record
+from provisioning.specs import build_workspace_spec
+
+
+def microservice_register(
+    *,
+    actor: Any,
+    team: Team,
+    name: str,
+    namespace: str,
+    service_accounts: list[str],
+    resources: list[dict[str, Any]],
+    clusters: list[Cluster],
+    justification: str,
+    description: str = "",
+) -> ChangeRequest:
+    """Register a microservice and open its ``create`` change request (a draft).
+
+    The spec is validated for every target cluster before anything is written, and the rows are
+    written in one transaction: a refused spec leaves nothing behind.
+    """
+    if not clusters:
+        raise SpecError({"clusters": ["Choose at least one cluster to deploy to."]})
+    if not justification.strip():
+        raise SpecError({"justification": ["Say why the service needs this access."]})
+    for cluster in clusters:
+        build_workspace_spec(
+            microservice=name,
+            namespace=namespace,
+            service_accounts=service_accounts,
+            resources=resources,
+            cluster=cluster,
+        )
+    if Microservice.objects.filter(name=name).exists():
+        raise SpecError(
+            {
+                "microservice": [
+                    f"A microservice named '{name}' already exists; "
+                    "choose another name or change that one."
+                ]
+            }
+        )
+    with transaction.atomic():
+        microservice = Microservice.objects.create(
+            name=name,
+            team=team,
+            namespace=namespace,
+            service_accounts=list(service_accounts),
+            description=description,
+            created_by=actor,
+        )
+        change = ChangeRequest.objects.create(
+            microservice=microservice,
+            kind=ChangeKind.CREATE,
+            created_by=actor,
+            justification=justification,
+            spec={
+                "namespace": namespace,
+                "service_accounts": list(service_accounts),
+                "resources": resources,
+                "clusters": [c.name for c in clusters],
+            },
+        )
+        audit_record(
+            actor=actor,
+            action="microservice.registered",
+            obj=microservice,
+            data={"change_request": change.pk, "clusters": [c.name for c in clusters]},
+        )
+    return change

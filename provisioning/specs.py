@@ -1,0 +1,39 @@
+"""Translate between the database and the pure ``WorkspaceSpec`` the policy builders take."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provisioning.iam.spec import WorkspaceSpec, parse_workspace_spec
+from provisioning.models import Cluster
+
+
+def cluster_spec_data(cluster: Cluster) -> dict[str, str]:
+    return {
+        "name": cluster.name,
+        "account_id": cluster.account_id,
+        "region": cluster.region,
+        "oidc_provider_arn": cluster.oidc_provider_arn,
+    }
+
+
+def workspace_spec_data(
+    *,
+    microservice: str,
+    namespace: str,
+    service_accounts: list[str],
+    resources: list[dict[str, Any]],
+    cluster: Cluster,
+) -> dict[str, Any]:
+    return {
+        "microservice": microservice,
+        "namespace": namespace,
+        "service_accounts": list(service_accounts),
+        "resources": [dict(r) for r in resources],
+        "cluster": cluster_spec_data(cluster),
+    }
+
+
+def build_workspace_spec(**kwargs: Any) -> WorkspaceSpec:
+    """Validated spec for one cluster; raises ``SpecError`` with field paths."""
+    return parse_workspace_spec(workspace_spec_data(**kwargs))
