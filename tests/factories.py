@@ -1,0 +1,46 @@
+"""factory_boy factories for the domain; defaults form a valid demo-like world."""
+
+import factory
+from django.contrib.auth.models import User
+
+from provisioning import models as m
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.django.Password("pw-for-tests")
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = m.Team
+
+    name = factory.Sequence(lambda n: f"team-{n}")
+
+
+class ClusterFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = m.Cluster
+
+    name = factory.Sequence(lambda n: f"c{n}")
+    environment = m.Environment.DEV
+    account_id = "123456789012"
+    region = "us-east-1"
+    oidc_provider_arn = (
+        "arn:aws:iam::123456789012:oidc-provider/"
+        "oidc.eks.us-east-1.amazonaws.com/id/9A1B2C3D4E5F60718293A4B5C6D7E8F9"
+    )
+
+
+class MicroserviceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = m.Microservice
+
+    name = factory.Sequence(lambda n: f"svc-{n}")
+    team = factory.SubFactory(TeamFactory)
+    namespace = "shop"
+    service_accounts = factory.LazyAttribute(lambda o: [o.name])
