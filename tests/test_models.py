@@ -8,9 +8,14 @@ from tests.factories import ClusterFactory, MicroserviceFactory
 
 
 def make_change(microservice, user, status=ChangeStatus.DRAFT):
-    return ChangeRequest.objects.create(microservice=microservice, kind=ChangeKind.CHANGE,
-                                        status=status, spec={}, justification="x",
-                                        created_by=user)
+    return ChangeRequest.objects.create(
+        microservice=microservice,
+        kind=ChangeKind.CHANGE,
+        status=status,
+        spec={},
+        justification="x",
+        created_by=user,
+    )
 
 
 def test_one_open_change_request_per_microservice(microservice, developer):

@@ -8,16 +8,27 @@ ROOT = Path(__file__).parents[1]
 
 def run_command(*args: str) -> subprocess.CompletedProcess:
     env = {"PATH": "/usr/bin:/bin", "DEBUG": "1", "DATABASE_URL": "sqlite:///:memory:"}
-    return subprocess.run([sys.executable, "manage.py", "render_policies", *args], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "manage.py", "render_policies", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_prints_resources_key_and_the_three_policies():
     result = run_command("docs/examples/reference-spec.json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    assert set(document) >= {"resources", "kms_key", "identity_policy", "trust_policy",
-                             "key_policy"}
+    assert set(document) >= {
+        "resources",
+        "kms_key",
+        "identity_policy",
+        "trust_policy",
+        "key_policy",
+    }
     assert document["kms_key"]["placeholder"] is True
     assert {r["kind"] for r in document["resources"]} == {"dynamodb_table", "s3_bucket"}
 

@@ -4,14 +4,23 @@ from provisioning.iam.spec import SpecError
 from provisioning.models import AuditEvent, ChangeRequest, Microservice
 from provisioning.services.microservices import microservice_register
 
-RESOURCES = [{"kind": "dynamodb_table", "name": "orders", "access": "read_write"},
-             {"kind": "s3_bucket", "name": "invoices", "access": "read"}]
+RESOURCES = [
+    {"kind": "dynamodb_table", "name": "orders", "access": "read_write"},
+    {"kind": "s3_bucket", "name": "invoices", "access": "read"},
+]
 
 
 def register(developer, team, cluster, **overrides):
-    kwargs = {"actor": developer, "team": team, "name": "orders", "namespace": "shop",
-              "service_accounts": ["orders"], "resources": RESOURCES, "clusters": [cluster],
-              "justification": "stores orders"}
+    kwargs = {
+        "actor": developer,
+        "team": team,
+        "name": "orders",
+        "namespace": "shop",
+        "service_accounts": ["orders"],
+        "resources": RESOURCES,
+        "clusters": [cluster],
+        "justification": "stores orders",
+    }
     kwargs.update(overrides)
     return microservice_register(**kwargs)
 

@@ -8,9 +8,14 @@ ROOT = Path(__file__).parents[1]
 
 
 def import_settings(env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "import portal.settings"], cwd=ROOT,
-                          env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", "import portal.settings"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_refuses_to_start_without_secret_key_when_not_debug():
@@ -20,10 +25,18 @@ def test_refuses_to_start_without_secret_key_when_not_debug():
 
 
 def test_debug_uses_a_throwaway_key_and_sqlite():
-    code = ("import portal.settings as s; print(s.SECRET_KEY.startswith('dev-only'), "
-            "s.DATABASES['default']['ENGINE'])")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                            text=True, env={"PATH": "/usr/bin:/bin", "DEBUG": "1"}, timeout=60)
+    code = (
+        "import portal.settings as s; print(s.SECRET_KEY.startswith('dev-only'), "
+        "s.DATABASES['default']['ENGINE'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "DEBUG": "1"},
+        timeout=60,
+    )
     assert result.stdout.split() == ["True", "django.db.backends.sqlite3"]
 
 

@@ -7,9 +7,16 @@ from tests.test_services import RESOURCES
 
 @pytest.fixture
 def registered(developer, team, cluster):
-    return microservice_register(actor=developer, team=team, name="orders", namespace="shop",
-                                 service_accounts=["orders"], resources=RESOURCES,
-                                 clusters=[cluster], justification="stores orders").microservice
+    return microservice_register(
+        actor=developer,
+        team=team,
+        name="orders",
+        namespace="shop",
+        service_accounts=["orders"],
+        resources=RESOURCES,
+        clusters=[cluster],
+        justification="stores orders",
+    ).microservice
 
 
 def test_login_page_and_admin_answer(client):

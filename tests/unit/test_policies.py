@@ -46,11 +46,17 @@ def test_preview_marks_the_key_as_a_placeholder_until_it_exists():
     assert pending["kms_key"]["placeholder"] is True
     assert pending["kms_key"]["arn"].endswith(":key/<key-id-assigned-on-apply>")
     real = render_policies(spec, key_arn=KEY_ARN)
-    assert real["kms_key"] == {"arn": KEY_ARN, "alias": "alias/irsa/dev-eu-orders",
-                               "placeholder": False}
+    assert real["kms_key"] == {
+        "arn": KEY_ARN,
+        "alias": "alias/irsa/dev-eu-orders",
+        "placeholder": False,
+    }
     assert [(r["kind"], r["name"], r["arn"]) for r in real["resources"]] == [
-        ("dynamodb_table", "orders",
-         "arn:aws:dynamodb:eu-west-1:111122223333:table/dev-eu-orders-orders"),
+        (
+            "dynamodb_table",
+            "orders",
+            "arn:aws:dynamodb:eu-west-1:111122223333:table/dev-eu-orders-orders",
+        ),
         ("s3_bucket", "invoices", "arn:aws:s3:::dev-eu-orders-invoices"),
     ]
 
@@ -58,32 +64,41 @@ def test_preview_marks_the_key_as_a_placeholder_until_it_exists():
 # --- properties over random valid specs ------------------------------------------------------
 label = st.from_regex(r"[a-z][a-z0-9]{0,6}", fullmatch=True)
 CATALOG = load_catalog()
-resource = st.fixed_dictionaries({
-    "kind": st.sampled_from(sorted(CATALOG.kinds)),
-    "name": label,
-    "access": st.sampled_from(["read", "read_write"]),
-})
-specs = st.fixed_dictionaries({
-    "microservice": label,
-    "namespace": label,
-    "service_accounts": st.lists(label, min_size=1, max_size=4, unique=True),
-    "cluster": st.fixed_dictionaries({
+resource = st.fixed_dictionaries(
+    {
+        "kind": st.sampled_from(sorted(CATALOG.kinds)),
         "name": label,
-        "account_id": st.from_regex(r"[0-9]{12}", fullmatch=True),
-        "region": st.sampled_from(["us-east-1", "eu-west-1", "ap-southeast-2"]),
-    }),
-    "resources": st.lists(resource, min_size=1, max_size=8,
-                          unique_by=lambda r: (r["kind"], r["name"])),
-    "oidc_id": st.from_regex(r"[0-9A-F]{32}", fullmatch=True),
-})
+        "access": st.sampled_from(["read", "read_write"]),
+    }
+)
+specs = st.fixed_dictionaries(
+    {
+        "microservice": label,
+        "namespace": label,
+        "service_accounts": st.lists(label, min_size=1, max_size=4, unique=True),
+        "cluster": st.fixed_dictionaries(
+            {
+                "name": label,
+                "account_id": st.from_regex(r"[0-9]{12}", fullmatch=True),
+                "region": st.sampled_from(["us-east-1", "eu-west-1", "ap-southeast-2"]),
+            }
+        ),
+        "resources": st.lists(
+            resource, min_size=1, max_size=8, unique_by=lambda r: (r["kind"], r["name"])
+        ),
+        "oidc_id": st.from_regex(r"[0-9A-F]{32}", fullmatch=True),
+    }
+)
 
 
 def to_spec(data: dict):
     data = dict(data)
     oidc_id = data.pop("oidc_id")
     cluster = dict(data["cluster"])
-    cluster["oidc_provider_arn"] = (f"arn:aws:iam::{cluster['account_id']}:oidc-provider/"
-                                    f"oidc.eks.{cluster['region']}.amazonaws.com/id/{oidc_id}")
+    cluster["oidc_provider_arn"] = (
+        f"arn:aws:iam::{cluster['account_id']}:oidc-provider/"
+        f"oidc.eks.{cluster['region']}.amazonaws.com/id/{oidc_id}"
+    )
     return parse_workspace_spec({**data, "cluster": cluster})
 
 
@@ -113,7 +128,9 @@ def test_identity_policy_grants_only_catalog_actions_on_own_arns(data):
         assert statement["Effect"] == "Allow"
         assert "Condition" not in statement
         for resource_string in statement["Resource"]:
-            owners = [arn for arn, (_, resources) in allowed.items() if resource_string in resources]
+            owners = [
+                arn for arn, (_, resources) in allowed.items() if resource_string in resources
+            ]
             assert owners, f"{resource_string} is not one of the spec's own ARNs or sub-patterns"
             for action in statement["Action"]:
                 assert "*" not in action
@@ -138,14 +155,16 @@ def test_trust_policy_is_string_equals_on_sub_and_aud_only(data):
     assert set(condition) == {f"{issuer}:sub", f"{issuer}:aud"}
     assert condition[f"{issuer}:aud"] == "sts.amazonaws.com"
     assert condition[f"{issuer}:sub"] == sorted(
-        f"system:serviceaccount:{spec.namespace}:{sa}" for sa in spec.service_accounts)
+        f"system:serviceaccount:{spec.namespace}:{sa}" for sa in spec.service_accounts
+    )
 
 
 @settings(max_examples=100, deadline=None)
 @given(specs, st.randoms())
 def test_policies_do_not_depend_on_input_order(data, rnd):
-    shuffled = dict(data, resources=list(data["resources"]),
-                    service_accounts=list(data["service_accounts"]))
+    shuffled = dict(
+        data, resources=list(data["resources"]), service_accounts=list(data["service_accounts"])
+    )
     rnd.shuffle(shuffled["resources"])
     rnd.shuffle(shuffled["service_accounts"])
     a, b = to_spec(data), to_spec(shuffled)
@@ -159,8 +178,11 @@ def test_key_policy_lets_only_the_service_role_use_the_key(data):
     spec = to_spec(data)
     key_arn = naming.size_check_kms_key_arn(spec)
     statements = build_key_policy(spec, key_arn=key_arn)["Statement"]
-    usage = [s for s in statements if s["Principal"]["AWS"] != (
-        f"arn:aws:iam::{spec.cluster.account_id}:root")]
+    usage = [
+        s
+        for s in statements
+        if s["Principal"]["AWS"] != (f"arn:aws:iam::{spec.cluster.account_id}:root")
+    ]
     assert [s["Principal"]["AWS"] for s in usage] == [naming.role_arn(spec)]
     assert all(s["Resource"] == [key_arn] for s in statements)
     assert all("*" not in a for s in statements for a in s["Action"])
