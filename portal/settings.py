@@ -136,6 +136,16 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3300)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A web request that enqueues a run must not hang on a dead broker: the run stays queued and the
+# dispatcher sends it once the broker is back.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+RUN_HEARTBEAT_TIMEOUT = env_int("RUN_HEARTBEAT_TIMEOUT", 300)  # seconds without a heartbeat
+RUN_REDISPATCH_AFTER = env_int("RUN_REDISPATCH_AFTER", 60)  # seconds a run may sit queued
+CELERY_BEAT_SCHEDULE = {
+    "reap-interrupted-runs": {"task": "provisioning.reap_interrupted_runs", "schedule": 60.0},
+    "dispatch-queued-runs": {"task": "provisioning.dispatch_queued_runs", "schedule": 30.0},
+}
 
 # --- Terraform and AWS ----------------------------------------------------------------------
 TERRAFORM_BIN = os.environ.get("TERRAFORM_BIN", "")  # empty: `terraform` on PATH, else the fallback
@@ -143,6 +153,8 @@ TERRAFORM_PLUGIN_MIRROR = os.environ.get("TERRAFORM_PLUGIN_MIRROR", "/opt/tf-plu
 TERRAFORM_WORK_DIR = Path(os.environ.get("TERRAFORM_WORK_DIR", VAR_DIR / "terraform"))
 # auto: the pg backend when the portal's database is PostgreSQL, else a local state directory.
 TERRAFORM_BACKEND = os.environ.get("TERRAFORM_BACKEND", "auto")
+# How long a run waits for a workspace's state lock before failing with the lock error.
+TERRAFORM_LOCK_TIMEOUT = os.environ.get("TERRAFORM_LOCK_TIMEOUT", "10s")
 TERRAFORM_STATE_BUCKET = os.environ.get("TERRAFORM_STATE_BUCKET", "")
 TERRAFORM_LOCK_TABLE = os.environ.get("TERRAFORM_LOCK_TABLE", "")
 AWS_REGION = os.environ.get("AWS_REGION", "us-east-1")

@@ -292,6 +292,7 @@ class Run(models.Model):
     plan_run = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="apply_runs"
     )
+    destroy_plan = models.BooleanField(default=False)  # a plan that destroys the workspace
     plan_file = models.BinaryField(null=True, blank=True, editable=False)
     plan_sha256 = models.CharField(max_length=64, blank=True)
     plan_summary = models.JSONField(default=dict, blank=True)

@@ -40,6 +40,7 @@ fi
 
 if [[ "$AWS_ENDPOINT_URL" == "http://127.0.0.1:${SANDBOX_PORT}" ]]; then
   echo "Starting the local AWS sandbox on $AWS_ENDPOINT_URL"
+  export IRSA_PERMISSIONS_BOUNDARY_ARN="${IRSA_PERMISSIONS_BOUNDARY_ARN:-arn:aws:iam::123456789012:policy/irsa/irsa-permissions-boundary}"
   $PY -m sandbox --port "$SANDBOX_PORT" > var/sandbox.log 2>&1 &
   children+=($!)
   for _ in $(seq 60); do

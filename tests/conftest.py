@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from provisioning.permissions import SECURITY_GROUP
 from tests.factories import ClusterFactory, MicroserviceFactory, TeamFactory, UserFactory
 
-pytest_plugins = [] if True else []
+pytest_plugins = ["tests.sandbox_fixtures"]
 
 
 @pytest.fixture

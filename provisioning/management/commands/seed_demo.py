@@ -14,10 +14,10 @@ from django.db import transaction
 
 from provisioning.models import Cluster, Environment, Team
 from provisioning.permissions import SECURITY_GROUP
+from sandbox.demo import DEMO_OIDC_ID
 
 DEMO_ACCOUNT_ID = "123456789012"
 DEMO_REGION = "us-east-1"
-DEMO_OIDC_ID = "9A1B2C3D4E5F60718293A4B5C6D7E8F9"
 DEMO_USERS = (
     # username, team member?, security reviewer?, staff?
     ("dev", True, False, False),

@@ -1,0 +1,223 @@
+"""The change-request lifecycle: draft → submitted → planned → approved | rejected → applying →
+applied | failed; cancel while not applying. Approval binds to the exact plans it was shown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+
+from provisioning.iam.spec import SpecError
+from provisioning.models import (
+    ChangeKind,
+    ChangeRequest,
+    ChangeStatus,
+    Cluster,
+    Decision,
+    Microservice,
+    Resource,
+    Review,
+    Run,
+    RunKind,
+    RunStatus,
+    Workspace,
+    WorkspaceStatus,
+)
+from provisioning.permissions import can_approve, can_edit_microservice
+from provisioning.services.audit import audit_record
+from provisioning.services.runs import run_enqueue
+from provisioning.specs import build_workspace_spec, workspace_spec_data
+
+
+class TransitionError(Exception):
+    """The change request is not in a state that allows this; the message says which it is in."""
+
+
+def _move(change: ChangeRequest, *, allowed: tuple[str, ...], to: str) -> None:
+    """One conditional UPDATE per transition: two racing callers cannot both move it."""
+    moved = ChangeRequest.objects.filter(pk=change.pk, status__in=allowed).update(status=to)
+    if not moved:
+        change.refresh_from_db()
+        raise TransitionError(f"Change request #{change.pk} is {change.get_status_display()}; "
+                              f"it cannot become {ChangeStatus(to).label}.")
+    change.status = to
+
+
+def change_request_create(*, actor: Any, microservice: Microservice, kind: str,
+                          spec: dict[str, Any], justification: str) -> ChangeRequest:
+    if not can_edit_microservice(actor, microservice):
+        raise PermissionDenied("Only the owning team can change this microservice.")
+    if not justification.strip():
+        raise SpecError({"justification": ["Say why the service needs this change."]})
+    clusters = list(Cluster.objects.filter(name__in=spec.get("clusters", [])))
+    if kind != ChangeKind.DECOMMISSION:
+        _validate_for_clusters(microservice.name, spec, clusters)
+    change = ChangeRequest.objects.create(microservice=microservice, kind=kind, spec=spec,
+                                          justification=justification, created_by=actor)
+    audit_record(actor=actor, action="change_request.created", obj=change, data={"kind": kind})
+    return change
+
+
+def _validate_for_clusters(name: str, spec: dict[str, Any], clusters: list[Cluster]) -> None:
+    known = {c.name for c in clusters}
+    missing = [n for n in spec.get("clusters", []) if n not in known]
+    if missing or not clusters:
+        raise SpecError({"clusters": [f"Unknown cluster(s): {', '.join(missing)}." if missing
+                                      else "Choose at least one cluster to deploy to."]})
+    for cluster in clusters:
+        build_workspace_spec(microservice=name, namespace=spec["namespace"],
+                             service_accounts=spec["service_accounts"],
+                             resources=spec["resources"], cluster=cluster)
+
+
+def change_request_submit(*, actor: Any, change_request: ChangeRequest) -> list[Run]:
+    """Enqueue one plan per affected workspace (after the transaction commits)."""
+    if not can_edit_microservice(actor, change_request.microservice):
+        raise PermissionDenied("Only the owning team can submit this change request.")
+    with transaction.atomic():
+        _move(change_request, allowed=(ChangeStatus.DRAFT,), to=ChangeStatus.SUBMITTED)
+        planned = _enqueue_plans(change_request, actor)
+        audit_record(actor=actor, action="change_request.submitted", obj=change_request,
+                     data={"runs": [r.pk for r in planned]})
+    return planned
+
+
+def _enqueue_plans(change: ChangeRequest, actor: Any) -> list[Run]:
+    microservice = change.microservice
+    targets = set() if change.kind == ChangeKind.DECOMMISSION else set(change.spec["clusters"])
+    runs = []
+    for cluster in Cluster.objects.filter(name__in=targets):
+        workspace, _ = Workspace.objects.get_or_create(microservice=microservice, cluster=cluster)
+        data = workspace_spec_data(microservice=microservice.name,
+                                   namespace=change.spec["namespace"],
+                                   service_accounts=change.spec["service_accounts"],
+                                   resources=change.spec["resources"], cluster=cluster)
+        runs.append(run_enqueue(workspace=workspace, kind=RunKind.PLAN, spec=data, actor=actor,
+                                change_request=change))
+    live = microservice.workspaces.exclude(status__in=(WorkspaceStatus.DESTROYED,
+                                                      WorkspaceStatus.NEW))
+    for workspace in live.exclude(cluster__name__in=targets):
+        last = workspace.runs.filter(kind=RunKind.APPLY, status=RunStatus.SUCCEEDED).last()
+        run = run_enqueue(workspace=workspace, kind=RunKind.PLAN, actor=actor,
+                          spec=last.spec if last else {}, change_request=change)
+        Run.objects.filter(pk=run.pk).update(destroy_plan=True)
+        runs.append(run)
+    return runs
+
+
+def _latest_plans(change: ChangeRequest) -> list[Run]:
+    latest: dict[int, Run] = {}
+    for run in change.runs.filter(kind=RunKind.PLAN).order_by("created_at"):
+        latest[run.workspace_id] = run
+    return list(latest.values())
+
+
+def change_request_run_finished(*, change_request_id: int, stale: bool = False) -> None:
+    change = ChangeRequest.objects.get(pk=change_request_id)
+    if change.status == ChangeStatus.SUBMITTED:
+        _after_plans(change)
+    elif change.status == ChangeStatus.APPLYING:
+        _after_applies(change, stale=stale)
+
+
+def _after_plans(change: ChangeRequest) -> None:
+    plans = _latest_plans(change)
+    if any(p.status in (RunStatus.QUEUED, RunStatus.RUNNING) for p in plans):
+        return
+    if all(p.status == RunStatus.SUCCEEDED for p in plans):
+        ChangeRequest.objects.filter(pk=change.pk, status=ChangeStatus.SUBMITTED).update(
+            status=ChangeStatus.PLANNED)
+        return
+    # A plan failed: back to the author, who fixes the spec (or asks an admin) and resubmits.
+    ChangeRequest.objects.filter(pk=change.pk, status=ChangeStatus.SUBMITTED).update(
+        status=ChangeStatus.DRAFT)
+    audit_record(actor=None, action="change_request.plan_failed", obj=change)
+
+
+def change_request_approve(*, actor: Any, change_request: ChangeRequest,
+                           comment: str = "") -> Review:
+    """Approve exactly the plans shown; enqueue applies for the ones that change something."""
+    if not can_approve(actor, change_request):
+        raise PermissionDenied("Only a security reviewer may approve a planned change request, "
+                               "and never their own.")
+    plans = _latest_plans(change_request)
+    with transaction.atomic():
+        _move(change_request, allowed=(ChangeStatus.PLANNED,), to=ChangeStatus.APPROVED)
+        review = Review.objects.create(change_request=change_request, reviewer=actor,
+                                       decision=Decision.APPROVE, comment=comment,
+                                       plan_hashes={str(p.pk): p.plan_sha256 for p in plans})
+        audit_record(actor=actor, action="change_request.approved", obj=change_request,
+                     data={"plan_hashes": review.plan_hashes})
+        changing = [p for p in plans if p.has_changes]
+        _move(change_request, allowed=(ChangeStatus.APPROVED,),
+              to=ChangeStatus.APPLYING if changing else ChangeStatus.APPLIED)
+        for plan in changing:
+            kind = RunKind.DESTROY if plan.destroy_plan else RunKind.APPLY
+            run_enqueue(workspace=plan.workspace, kind=kind, spec=plan.spec, actor=actor,
+                        change_request=change_request, plan_run=plan)
+        if not changing:
+            _record_live_spec(change_request)
+    return review
+
+
+def change_request_reject(*, actor: Any, change_request: ChangeRequest, comment: str) -> Review:
+    if not can_approve(actor, change_request):
+        raise PermissionDenied("Only a security reviewer may reject a planned change request, "
+                               "and never their own.")
+    if not comment.strip():
+        raise SpecError({"comment": ["Say what has to change for approval."]})
+    with transaction.atomic():
+        _move(change_request, allowed=(ChangeStatus.PLANNED,), to=ChangeStatus.REJECTED)
+        review = Review.objects.create(change_request=change_request, reviewer=actor,
+                                       decision=Decision.REJECT, comment=comment)
+        audit_record(actor=actor, action="change_request.rejected", obj=change_request,
+                     data={"comment": comment})
+    return review
+
+
+def change_request_cancel(*, actor: Any, change_request: ChangeRequest) -> None:
+    if not can_edit_microservice(actor, change_request.microservice):
+        raise PermissionDenied("Only the owning team can cancel this change request.")
+    _move(change_request, to=ChangeStatus.CANCELLED, allowed=(
+        ChangeStatus.DRAFT, ChangeStatus.SUBMITTED, ChangeStatus.PLANNED, ChangeStatus.APPROVED))
+    Run.objects.filter(change_request=change_request, status=RunStatus.QUEUED).update(
+        status=RunStatus.CANCELLED)
+    audit_record(actor=actor, action="change_request.cancelled", obj=change_request)
+
+
+def _after_applies(change: ChangeRequest, *, stale: bool) -> None:
+    applies = list(change.runs.filter(kind__in=(RunKind.APPLY, RunKind.DESTROY)))
+    if any(r.status in (RunStatus.QUEUED, RunStatus.RUNNING) for r in applies):
+        return
+    if stale:
+        # The state moved since the review: plan again; the new plans need a new review.
+        with transaction.atomic():
+            _move(change, allowed=(ChangeStatus.APPLYING,), to=ChangeStatus.SUBMITTED)
+            _enqueue_plans(change, None)
+        audit_record(actor=None, action="change_request.replanned_stale", obj=change)
+        return
+    if all(r.status == RunStatus.SUCCEEDED for r in applies):
+        with transaction.atomic():
+            _move(change, allowed=(ChangeStatus.APPLYING,), to=ChangeStatus.APPLIED)
+            _record_live_spec(change)
+        return
+    ChangeRequest.objects.filter(pk=change.pk, status=ChangeStatus.APPLYING).update(
+        status=ChangeStatus.FAILED)
+    audit_record(actor=None, action="change_request.failed", obj=change)
+
+
+def _record_live_spec(change: ChangeRequest) -> None:
+    """The applied spec becomes the microservice's live inventory."""
+    microservice = change.microservice
+    microservice.resources.all().delete()
+    if change.kind == ChangeKind.DECOMMISSION:
+        microservice.decommissioned_at = change.updated_at
+        microservice.save(update_fields=["decommissioned_at"])
+        return
+    microservice.namespace = change.spec["namespace"]
+    microservice.service_accounts = change.spec["service_accounts"]
+    microservice.save(update_fields=["namespace", "service_accounts"])
+    Resource.objects.bulk_create(
+        Resource(microservice=microservice, kind=r["kind"], name=r["name"], access=r["access"],
+                 settings=r.get("settings", {})) for r in change.spec["resources"])

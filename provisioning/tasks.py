@@ -1,0 +1,40 @@
+"""Celery tasks: ids in, JSON only; the work happens in services.
+
+Terraform tasks use ``acks_late``: if a worker dies, the message is delivered again and the claim
+(queued → running) turns the redelivery into a no-op, while the reaper marks the orphaned run
+interrupted. Nothing here retries a failed apply: it is recorded and left for a human.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from provisioning.services import runs
+from provisioning.services.execution import run_execute
+
+TERRAFORM_TASK = {"acks_late": True, "reject_on_worker_lost": False, "ignore_result": True}
+
+
+@shared_task(name="provisioning.plan", **TERRAFORM_TASK)
+def plan(run_id: int) -> None:
+    run_execute(run_id=run_id)
+
+
+@shared_task(name="provisioning.apply", **TERRAFORM_TASK)
+def apply(run_id: int) -> None:
+    run_execute(run_id=run_id)
+
+
+@shared_task(name="provisioning.destroy", **TERRAFORM_TASK)
+def destroy(run_id: int) -> None:
+    run_execute(run_id=run_id)
+
+
+@shared_task(name="provisioning.reap_interrupted_runs", ignore_result=True)
+def reap_interrupted_runs() -> list[int]:
+    return runs.runs_reap_interrupted()
+
+
+@shared_task(name="provisioning.dispatch_queued_runs", ignore_result=True)
+def dispatch_queued_runs() -> list[int]:
+    return runs.runs_dispatch_queued()

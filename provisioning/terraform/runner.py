@@ -1,0 +1,279 @@
+"""Run Terraform for one workspace in a fresh working directory, through python-terraform.
+
+python-terraform's ``init``/``plan``/``apply``/``destroy``/``output`` methods build the argument
+lists; ``_StreamingTerraform.cmd`` replaces only how the process runs, because the stock one hands
+Terraform the worker's whole environment (database URL, secret key, broker credentials), buffers
+all output until the end, and has no timeout. Here the child gets a small, explicit environment,
+every line reaches the caller's sink while Terraform runs (with secrets redacted), and a run that
+outlives its timeout is stopped with SIGTERM first so Terraform can release its state lock.
+
+This module and ``toolchain.terraform_version`` are the only places that start processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from python_terraform import IsFlagged, IsNotFlagged, Terraform
+
+from provisioning.terraform.backend import BackendConfig
+from provisioning.terraform.toolchain import terraform_env
+
+LogSink = Callable[[str], None]
+PLAN_FILE = "tfplan"
+REDACTED = "[redacted]"
+TERMINATE_GRACE_SECONDS = 30
+# Long enough to ride out another workspace's brief hold of the pg backend's creation lock; a
+# workspace truly locked by another run still fails (the database allows one active run each).
+DEFAULT_LOCK_TIMEOUT = "10s"
+
+
+class TerraformError(RuntimeError):
+    """Terraform exited with an error; ``output`` holds the tail of what it printed."""
+
+    def __init__(self, message: str, *, exit_code: int | None = None, output: str = ""):
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.output = output
+
+
+class StalePlanError(TerraformError):
+    """The saved plan no longer matches the state: it must be planned and reviewed again."""
+
+
+class StateLockedError(TerraformError):
+    """Another run holds the workspace's state lock; it is reported, never forced."""
+
+
+class TerraformTimeout(TerraformError):
+    pass
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    binary: Path
+    cli_config: Path
+    version: str
+
+
+@dataclass
+class PlanResult:
+    has_changes: bool
+    plan_file: bytes
+    sha256: str
+    summary: dict[str, list[str]]
+    show: dict[str, Any] = field(repr=False)
+
+
+def redactor(secrets: list[str], sink: LogSink) -> LogSink:
+    """A sink that replaces every secret value with a marker before passing the line on."""
+    values = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def write(line: str) -> None:
+        for value in values:
+            line = line.replace(value, REDACTED)
+        sink(line)
+
+    return write
+
+
+class _StreamingTerraform(Terraform):
+    def __init__(self, *, binary: Path, working_dir: Path, env: Mapping[str, str],
+                 sink: LogSink, timeout: float):
+        super().__init__(working_dir=str(working_dir), terraform_bin_path=str(binary),
+                         is_env_vars_included=False)
+        self._env = dict(env)
+        self._sink = sink
+        self._timeout = timeout
+
+    def cmd(self, cmd: str, *args: Any, **kwargs: Any) -> tuple[int, str, str]:
+        echo_stdout = kwargs.pop("echo_stdout", True)
+        for ignored in ("capture_output", "raise_on_error", "synchronous"):
+            kwargs.pop(ignored, None)
+        argv = self.generate_cmd_string(cmd, *args, **kwargs)
+        self._sink(f"$ terraform {' '.join(argv[1:])}")
+        try:
+            return _run_streaming(argv, cwd=self.working_dir, env=self._env, sink=self._sink,
+                                  echo_stdout=echo_stdout, timeout=self._timeout)
+        finally:
+            self.temp_var_files.clean_up()
+
+
+def _run_streaming(argv: list[str], *, cwd: str, env: Mapping[str, str], sink: LogSink,
+                   echo_stdout: bool, timeout: float) -> tuple[int, str, str]:
+    try:
+        process = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, bufsize=1,
+                                   start_new_session=True)
+    except OSError as exc:
+        raise TerraformError(f"Terraform could not start ({argv[0]}): {exc.strerror}. "
+                             "Check the TERRAFORM_BIN setting.") from exc
+    stdout: list[str] = []
+    stderr: list[str] = []
+    readers = [
+        threading.Thread(target=_pump, args=(process.stdout, stdout, sink if echo_stdout else None),
+                         daemon=True),
+        threading.Thread(target=_pump, args=(process.stderr, stderr, sink), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop(process)
+        raise TerraformTimeout(f"terraform {argv[1]} did not finish within {timeout:g} s and was "
+                               "stopped", output="".join(stderr)[-4000:]) from None
+    finally:
+        for reader in readers:
+            reader.join(timeout=10)
+    return process.returncode, "".join(stdout), "".join(stderr)
+
+
+def _pump(stream: Any, into: list[str], sink: LogSink | None) -> None:
+    for line in stream:
+        into.append(line)
+        if sink is not None:
+            sink(line.rstrip("\n"))
+    stream.close()
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM lets Terraform finish the current call and release its lock; then SIGKILL."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=TERMINATE_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+class WorkspaceRunner:
+    """One working directory: the rendered files, ``modules`` linked to the project's modules."""
+
+    def __init__(self, *, toolchain: Toolchain, workdir: Path, files: Mapping[str, str],
+                 modules_dir: Path, backend: BackendConfig, extra_env: Mapping[str, str],
+                 sink: LogSink, timeout: float = 3600,
+                 lock_timeout: str = DEFAULT_LOCK_TIMEOUT):
+        self.workdir = workdir
+        self.backend = backend
+        self.version = toolchain.version
+        self.lock_timeout = lock_timeout
+        workdir.mkdir(parents=True, exist_ok=False)
+        for name, text in files.items():
+            (workdir / name).write_text(text)
+        (workdir / "modules").symlink_to(modules_dir.resolve(), target_is_directory=True)
+        env = terraform_env(cli_config=toolchain.cli_config, base=os.environ, extra={
+            **extra_env, **backend.secret_env,
+            # The plugin cache only holds providers from our own mirror or the registry, so
+            # reusing it without a pre-existing lock file is safe, and saves a 600 MB copy.
+            "TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE": "true",
+        })
+        secrets = [*backend.secrets(), *(v for k, v in extra_env.items() if _is_secret_name(k))]
+        self.tf = _StreamingTerraform(binary=toolchain.binary, working_dir=workdir, env=env,
+                                      sink=redactor(secrets, sink), timeout=timeout)
+
+    def init(self) -> None:
+        rc, out, err = self.tf.init(backend_config=dict(self.backend.options), var=None,
+                                    input=False, reconfigure=IsFlagged)
+        _raise_for(rc, "init", out + err)
+        if self.backend.kind == "pg":
+            self._ensure_pg_state_row()
+
+    def _ensure_pg_state_row(self) -> None:
+        """Give a new workspace its state row before planning.
+
+        The pg backend locks a workspace by its row id, and one with no row yet under a single
+        database-wide "creation" lock that it holds for the whole operation, which would
+        serialize every first plan in the portal and fail concurrent ones. Pushing an empty
+        state takes that lock only for an instant.
+        """
+        rc, out, err = self.tf.cmd("state pull", echo_stdout=False)
+        _raise_for(rc, "state pull", err)
+        if out.strip():
+            return
+        empty = {"version": 4, "terraform_version": self.version, "serial": 1,
+                 "lineage": str(uuid.uuid4()), "outputs": {}, "resources": []}
+        (self.workdir / "empty.tfstate").write_text(json.dumps(empty))
+        rc, out, err = self.tf.cmd("state push", "empty.tfstate", lock_timeout=self.lock_timeout)
+        _raise_for(rc, "state push", out + err)
+
+    def plan(self, *, destroy: bool = False) -> PlanResult:
+        rc, out, err = self.tf.plan(out=PLAN_FILE, var=None, input=False, lock_timeout=self.lock_timeout,
+                                    destroy=IsFlagged if destroy else IsNotFlagged)
+        if rc not in (0, 2):
+            _raise_for(rc, "plan", out + err)
+        plan_bytes = (self.workdir / PLAN_FILE).read_bytes()
+        show = self.show(PLAN_FILE)
+        return PlanResult(has_changes=rc == 2, plan_file=plan_bytes,
+                          sha256=hashlib.sha256(plan_bytes).hexdigest(),
+                          summary=summarize_plan(show), show=show)
+
+    def show(self, plan_file: str) -> dict[str, Any]:
+        rc, out, err = self.tf.cmd("show", plan_file, json=IsFlagged, no_color=IsFlagged,
+                                   echo_stdout=False)
+        _raise_for(rc, "show", err)
+        return json.loads(out)
+
+    def apply(self, plan_file: bytes) -> None:
+        """Apply exactly this saved plan; StalePlanError when the state moved on since."""
+        (self.workdir / PLAN_FILE).write_bytes(plan_file)
+        rc, out, err = self.tf.apply(PLAN_FILE, var=None, input=False, lock_timeout=self.lock_timeout)
+        _raise_for(rc, "apply", out + err)
+
+    def destroy(self) -> None:
+        rc, out, err = self.tf.destroy(force=IsNotFlagged, auto_approve=IsFlagged, var=None,
+                                       input=False, lock_timeout=self.lock_timeout)
+        _raise_for(rc, "destroy", out + err)
+
+    def outputs(self) -> dict[str, Any]:
+        rc, out, err = self.tf.cmd("output", json=IsFlagged, no_color=IsFlagged, echo_stdout=False)
+        _raise_for(rc, "output", err)
+        return {name: body.get("value") for name, body in json.loads(out or "{}").items()}
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _is_secret_name(name: str) -> bool:
+    return any(word in name.upper() for word in ("SECRET", "TOKEN", "PASSWORD", "CONN_STR"))
+
+
+def _raise_for(rc: int, step: str, output: str) -> None:
+    if rc == 0:
+        return
+    tail = output[-4000:]
+    if "Saved plan is stale" in output:
+        raise StalePlanError(f"terraform {step}: the saved plan is stale (the state changed "
+                             "after it was made); plan again and review it.", exit_code=rc,
+                             output=tail)
+    if "Error acquiring the state lock" in output:
+        raise StateLockedError(f"terraform {step}: the workspace state is locked by another run; "
+                               "the lock was not forced.", exit_code=rc, output=tail)
+    raise TerraformError(f"terraform {step} failed with exit code {rc}", exit_code=rc, output=tail)
+
+
+def summarize_plan(show: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Resource addresses by what the plan does to them."""
+    summary: dict[str, list[str]] = {"add": [], "change": [], "replace": [], "destroy": []}
+    for change in show.get("resource_changes", []):
+        actions = change["change"]["actions"]
+        bucket = {("create",): "add", ("update",): "change", ("delete",): "destroy"}.get(
+            tuple(actions))
+        if bucket is None and set(actions) == {"create", "delete"}:
+            bucket = "replace"
+        if bucket is not None:
+            summary[bucket].append(change["address"])
+    return {k: sorted(v) for k, v in summary.items()}

@@ -1,0 +1,23 @@
+"""Local AWS for the demo and the tests: a moto server on 127.0.0.1 and the demo account set-up.
+
+Nothing in `provisioning/` imports this package; the portal only sees an endpoint URL.
+"""
+
+from sandbox.demo import DemoAws, create_demo_aws
+from sandbox.server import (
+    PortInUseError,
+    SandboxError,
+    SandboxServer,
+    client_env,
+    start_sandbox,
+)
+
+__all__ = [
+    "DemoAws",
+    "PortInUseError",
+    "SandboxError",
+    "SandboxServer",
+    "client_env",
+    "create_demo_aws",
+    "start_sandbox",
+]
