@@ -51,5 +51,6 @@ def cluster(db):
 
 @pytest.fixture
 def microservice(team):
-    return MicroserviceFactory(name="orders", team=team, namespace="shop",
-                               service_accounts=["orders"])
+    return MicroserviceFactory(
+        name="orders", team=team, namespace="shop", service_accounts=["orders"]
+    )

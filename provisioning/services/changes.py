@@ -39,13 +39,16 @@ def _move(change: ChangeRequest, *, allowed: tuple[str, ...], to: str) -> None:
     moved = ChangeRequest.objects.filter(pk=change.pk, status__in=allowed).update(status=to)
     if not moved:
         change.refresh_from_db()
-        raise TransitionError(f"Change request #{change.pk} is {change.get_status_display()}; "
-                              f"it cannot become {ChangeStatus(to).label}.")
+        raise TransitionError(
+            f"Change request #{change.pk} is {change.get_status_display()}; "
+            f"it cannot become {ChangeStatus(to).label}."
+        )
     change.status = to
 
 
-def change_request_create(*, actor: Any, microservice: Microservice, kind: str,
-                          spec: dict[str, Any], justification: str) -> ChangeRequest:
+def change_request_create(
+    *, actor: Any, microservice: Microservice, kind: str, spec: dict[str, Any], justification: str
+) -> ChangeRequest:
     if not can_edit_microservice(actor, microservice):
         raise PermissionDenied("Only the owning team can change this microservice.")
     if not justification.strip():
@@ -53,8 +56,13 @@ def change_request_create(*, actor: Any, microservice: Microservice, kind: str,
     clusters = list(Cluster.objects.filter(name__in=spec.get("clusters", [])))
     if kind != ChangeKind.DECOMMISSION:
         _validate_for_clusters(microservice.name, spec, clusters)
-    change = ChangeRequest.objects.create(microservice=microservice, kind=kind, spec=spec,
-                                          justification=justification, created_by=actor)
+    change = ChangeRequest.objects.create(
+        microservice=microservice,
+        kind=kind,
+        spec=spec,
+        justification=justification,
+        created_by=actor,
+    )
     audit_record(actor=actor, action="change_request.created", obj=change, data={"kind": kind})
     return change
 
@@ -63,12 +71,23 @@ def _validate_for_clusters(name: str, spec: dict[str, Any], clusters: list[Clust
     known = {c.name for c in clusters}
     missing = [n for n in spec.get("clusters", []) if n not in known]
     if missing or not clusters:
-        raise SpecError({"clusters": [f"Unknown cluster(s): {', '.join(missing)}." if missing
-                                      else "Choose at least one cluster to deploy to."]})
+        raise SpecError(
+            {
+                "clusters": [
+                    f"Unknown cluster(s): {', '.join(missing)}."
+                    if missing
+                    else "Choose at least one cluster to deploy to."
+                ]
+            }
+        )
     for cluster in clusters:
-        build_workspace_spec(microservice=name, namespace=spec["namespace"],
-                             service_accounts=spec["service_accounts"],
-                             resources=spec["resources"], cluster=cluster)
+        build_workspace_spec(
+            microservice=name,
+            namespace=spec["namespace"],
+            service_accounts=spec["service_accounts"],
+            resources=spec["resources"],
+            cluster=cluster,
+        )
 
 
 def change_request_submit(*, actor: Any, change_request: ChangeRequest) -> list[Run]:
@@ -78,8 +97,12 @@ def change_request_submit(*, actor: Any, change_request: ChangeRequest) -> list[
     with transaction.atomic():
         _move(change_request, allowed=(ChangeStatus.DRAFT,), to=ChangeStatus.SUBMITTED)
         planned = _enqueue_plans(change_request, actor)
-        audit_record(actor=actor, action="change_request.submitted", obj=change_request,
-                     data={"runs": [r.pk for r in planned]})
+        audit_record(
+            actor=actor,
+            action="change_request.submitted",
+            obj=change_request,
+            data={"runs": [r.pk for r in planned]},
+        )
     return planned
 
 
@@ -89,18 +112,34 @@ def _enqueue_plans(change: ChangeRequest, actor: Any) -> list[Run]:
     runs = []
     for cluster in Cluster.objects.filter(name__in=targets):
         workspace, _ = Workspace.objects.get_or_create(microservice=microservice, cluster=cluster)
-        data = workspace_spec_data(microservice=microservice.name,
-                                   namespace=change.spec["namespace"],
-                                   service_accounts=change.spec["service_accounts"],
-                                   resources=change.spec["resources"], cluster=cluster)
-        runs.append(run_enqueue(workspace=workspace, kind=RunKind.PLAN, spec=data, actor=actor,
-                                change_request=change))
-    live = microservice.workspaces.exclude(status__in=(WorkspaceStatus.DESTROYED,
-                                                      WorkspaceStatus.NEW))
+        data = workspace_spec_data(
+            microservice=microservice.name,
+            namespace=change.spec["namespace"],
+            service_accounts=change.spec["service_accounts"],
+            resources=change.spec["resources"],
+            cluster=cluster,
+        )
+        runs.append(
+            run_enqueue(
+                workspace=workspace,
+                kind=RunKind.PLAN,
+                spec=data,
+                actor=actor,
+                change_request=change,
+            )
+        )
+    live = microservice.workspaces.exclude(
+        status__in=(WorkspaceStatus.DESTROYED, WorkspaceStatus.NEW)
+    )
     for workspace in live.exclude(cluster__name__in=targets):
         last = workspace.runs.filter(kind=RunKind.APPLY, status=RunStatus.SUCCEEDED).last()
-        run = run_enqueue(workspace=workspace, kind=RunKind.PLAN, actor=actor,
-                          spec=last.spec if last else {}, change_request=change)
+        run = run_enqueue(
+            workspace=workspace,
+            kind=RunKind.PLAN,
+            actor=actor,
+            spec=last.spec if last else {},
+            change_request=change,
+        )
         Run.objects.filter(pk=run.pk).update(destroy_plan=True)
         runs.append(run)
     return runs
@@ -127,35 +166,56 @@ def _after_plans(change: ChangeRequest) -> None:
         return
     if all(p.status == RunStatus.SUCCEEDED for p in plans):
         ChangeRequest.objects.filter(pk=change.pk, status=ChangeStatus.SUBMITTED).update(
-            status=ChangeStatus.PLANNED)
+            status=ChangeStatus.PLANNED
+        )
         return
     # A plan failed: back to the author, who fixes the spec (or asks an admin) and resubmits.
     ChangeRequest.objects.filter(pk=change.pk, status=ChangeStatus.SUBMITTED).update(
-        status=ChangeStatus.DRAFT)
+        status=ChangeStatus.DRAFT
+    )
     audit_record(actor=None, action="change_request.plan_failed", obj=change)
 
 
-def change_request_approve(*, actor: Any, change_request: ChangeRequest,
-                           comment: str = "") -> Review:
+def change_request_approve(
+    *, actor: Any, change_request: ChangeRequest, comment: str = ""
+) -> Review:
     """Approve exactly the plans shown; enqueue applies for the ones that change something."""
     if not can_approve(actor, change_request):
-        raise PermissionDenied("Only a security reviewer may approve a planned change request, "
-                               "and never their own.")
+        raise PermissionDenied(
+            "Only a security reviewer may approve a planned change request, and never their own."
+        )
     plans = _latest_plans(change_request)
     with transaction.atomic():
         _move(change_request, allowed=(ChangeStatus.PLANNED,), to=ChangeStatus.APPROVED)
-        review = Review.objects.create(change_request=change_request, reviewer=actor,
-                                       decision=Decision.APPROVE, comment=comment,
-                                       plan_hashes={str(p.pk): p.plan_sha256 for p in plans})
-        audit_record(actor=actor, action="change_request.approved", obj=change_request,
-                     data={"plan_hashes": review.plan_hashes})
+        review = Review.objects.create(
+            change_request=change_request,
+            reviewer=actor,
+            decision=Decision.APPROVE,
+            comment=comment,
+            plan_hashes={str(p.pk): p.plan_sha256 for p in plans},
+        )
+        audit_record(
+            actor=actor,
+            action="change_request.approved",
+            obj=change_request,
+            data={"plan_hashes": review.plan_hashes},
+        )
         changing = [p for p in plans if p.has_changes]
-        _move(change_request, allowed=(ChangeStatus.APPROVED,),
-              to=ChangeStatus.APPLYING if changing else ChangeStatus.APPLIED)
+        _move(
+            change_request,
+            allowed=(ChangeStatus.APPROVED,),
+            to=ChangeStatus.APPLYING if changing else ChangeStatus.APPLIED,
+        )
         for plan in changing:
             kind = RunKind.DESTROY if plan.destroy_plan else RunKind.APPLY
-            run_enqueue(workspace=plan.workspace, kind=kind, spec=plan.spec, actor=actor,
-                        change_request=change_request, plan_run=plan)
+            run_enqueue(
+                workspace=plan.workspace,
+                kind=kind,
+                spec=plan.spec,
+                actor=actor,
+                change_request=change_request,
+                plan_run=plan,
+            )
         if not changing:
             _record_live_spec(change_request)
     return review
@@ -163,26 +223,41 @@ def change_request_approve(*, actor: Any, change_request: ChangeRequest,
 
 def change_request_reject(*, actor: Any, change_request: ChangeRequest, comment: str) -> Review:
     if not can_approve(actor, change_request):
-        raise PermissionDenied("Only a security reviewer may reject a planned change request, "
-                               "and never their own.")
+        raise PermissionDenied(
+            "Only a security reviewer may reject a planned change request, and never their own."
+        )
     if not comment.strip():
         raise SpecError({"comment": ["Say what has to change for approval."]})
     with transaction.atomic():
         _move(change_request, allowed=(ChangeStatus.PLANNED,), to=ChangeStatus.REJECTED)
-        review = Review.objects.create(change_request=change_request, reviewer=actor,
-                                       decision=Decision.REJECT, comment=comment)
-        audit_record(actor=actor, action="change_request.rejected", obj=change_request,
-                     data={"comment": comment})
+        review = Review.objects.create(
+            change_request=change_request, reviewer=actor, decision=Decision.REJECT, comment=comment
+        )
+        audit_record(
+            actor=actor,
+            action="change_request.rejected",
+            obj=change_request,
+            data={"comment": comment},
+        )
     return review
 
 
 def change_request_cancel(*, actor: Any, change_request: ChangeRequest) -> None:
     if not can_edit_microservice(actor, change_request.microservice):
         raise PermissionDenied("Only the owning team can cancel this change request.")
-    _move(change_request, to=ChangeStatus.CANCELLED, allowed=(
-        ChangeStatus.DRAFT, ChangeStatus.SUBMITTED, ChangeStatus.PLANNED, ChangeStatus.APPROVED))
+    _move(
+        change_request,
+        to=ChangeStatus.CANCELLED,
+        allowed=(
+            ChangeStatus.DRAFT,
+            ChangeStatus.SUBMITTED,
+            ChangeStatus.PLANNED,
+            ChangeStatus.APPROVED,
+        ),
+    )
     Run.objects.filter(change_request=change_request, status=RunStatus.QUEUED).update(
-        status=RunStatus.CANCELLED)
+        status=RunStatus.CANCELLED
+    )
     audit_record(actor=actor, action="change_request.cancelled", obj=change_request)
 
 
@@ -203,7 +278,8 @@ def _after_applies(change: ChangeRequest, *, stale: bool) -> None:
             _record_live_spec(change)
         return
     ChangeRequest.objects.filter(pk=change.pk, status=ChangeStatus.APPLYING).update(
-        status=ChangeStatus.FAILED)
+        status=ChangeStatus.FAILED
+    )
     audit_record(actor=None, action="change_request.failed", obj=change)
 
 
@@ -219,5 +295,12 @@ def _record_live_spec(change: ChangeRequest) -> None:
     microservice.service_accounts = change.spec["service_accounts"]
     microservice.save(update_fields=["namespace", "service_accounts"])
     Resource.objects.bulk_create(
-        Resource(microservice=microservice, kind=r["kind"], name=r["name"], access=r["access"],
-                 settings=r.get("settings", {})) for r in change.spec["resources"])
+        Resource(
+            microservice=microservice,
+            kind=r["kind"],
+            name=r["name"],
+            access=r["access"],
+            settings=r.get("settings", {}),
+        )
+        for r in change.spec["resources"]
+    )

@@ -21,8 +21,11 @@ from provisioning.terraform.runner import StalePlanError, TerraformError, Worksp
 from provisioning.terraform.toolchain import ToolchainError
 
 logger = logging.getLogger(__name__)
-POLICY_ATTRIBUTES = {"aws_iam_policy": "policy", "aws_iam_role": "assume_role_policy",
-                     "aws_kms_key_policy": "policy"}
+POLICY_ATTRIBUTES = {
+    "aws_iam_policy": "policy",
+    "aws_iam_role": "assume_role_policy",
+    "aws_kms_key_policy": "policy",
+}
 
 
 def run_execute(*, run_id: int) -> None:
@@ -35,8 +38,12 @@ def run_execute(*, run_id: int) -> None:
         try:
             runner = _open(run, log.write)
             _step(run, "init", runner.init)
-            {RunKind.PLAN: _plan, RunKind.DRIFT: _plan, RunKind.APPLY: _apply,
-             RunKind.DESTROY: _destroy}[RunKind(run.kind)](run, runner)
+            {
+                RunKind.PLAN: _plan,
+                RunKind.DRIFT: _plan,
+                RunKind.APPLY: _apply,
+                RunKind.DESTROY: _destroy,
+            }[RunKind(run.kind)](run, runner)
         except StalePlanError as exc:
             _fail(run, str(exc), exc.exit_code, stale=True)
         except TerraformError as exc:
@@ -47,8 +54,7 @@ def run_execute(*, run_id: int) -> None:
             _fail(run, "The run hit CELERY_TASK_SOFT_TIME_LIMIT and was stopped.", None)
         except Exception:
             logger.exception("run %s failed unexpectedly", run_id)
-            _fail(run, "The run failed on an internal error; the worker log has the details.",
-                  None)
+            _fail(run, "The run failed on an internal error; the worker log has the details.", None)
         finally:
             if runner is not None:
                 runner.cleanup()
@@ -58,8 +64,9 @@ def _open(run: Run, sink) -> WorkspaceRunner:
     from provisioning.terraform.context import open_workspace  # late: reads settings
 
     spec = parse_workspace_spec(run.spec)
-    return open_workspace(spec=spec, state_key=run.workspace.state_key, sink=sink,
-                          label=f"run{run.pk}")
+    return open_workspace(
+        spec=spec, state_key=run.workspace.state_key, sink=sink, label=f"run{run.pk}"
+    )
 
 
 def _step(run: Run, name: str, call, *args: Any) -> Any:
@@ -70,9 +77,15 @@ def _step(run: Run, name: str, call, *args: Any) -> Any:
 def _plan(run: Run, runner: WorkspaceRunner) -> None:
     result = _step(run, "plan", lambda: runner.plan(destroy=run.destroy_plan))
     summary = {**result.summary, "policy_changes": policy_changes(result.show)}
-    runs.run_finish(run_id=run.pk, status=RunStatus.SUCCEEDED, exit_code=2 if result.has_changes
-                    else 0, plan_file=result.plan_file, plan_sha256=result.sha256,
-                    plan_summary=summary, has_changes=result.has_changes)
+    runs.run_finish(
+        run_id=run.pk,
+        status=RunStatus.SUCCEEDED,
+        exit_code=2 if result.has_changes else 0,
+        plan_file=result.plan_file,
+        plan_sha256=result.sha256,
+        plan_summary=summary,
+        has_changes=result.has_changes,
+    )
     if run.kind == RunKind.DRIFT:
         status = WorkspaceStatus.DRIFTED if result.has_changes else WorkspaceStatus.APPLIED
         Workspace.objects.filter(pk=run.workspace_id).update(status=status)
@@ -105,19 +118,28 @@ def _destroy(run: Run, runner: WorkspaceRunner) -> None:
 def _record_outputs(workspace_id: int, outputs: dict[str, Any], *, destroyed: bool) -> None:
     if destroyed:
         Workspace.objects.filter(pk=workspace_id).update(
-            status=WorkspaceStatus.DESTROYED, role_arn="", policy_arn="", kms_key_arn="",
-            kms_alias="", resource_arns={}, outputs={})
+            status=WorkspaceStatus.DESTROYED,
+            role_arn="",
+            policy_arn="",
+            kms_key_arn="",
+            kms_alias="",
+            resource_arns={},
+            outputs={},
+        )
         return
     Workspace.objects.filter(pk=workspace_id).update(
-        status=WorkspaceStatus.APPLIED, role_arn=outputs.get("role_arn") or "",
-        policy_arn=outputs.get("policy_arn") or "", kms_key_arn=outputs.get("kms_key_arn") or "",
-        kms_alias=outputs.get("kms_alias") or "", resource_arns=outputs.get("resource_arns") or {},
-        outputs={k: v for k, v in outputs.items() if not k.endswith("_json")})
+        status=WorkspaceStatus.APPLIED,
+        role_arn=outputs.get("role_arn") or "",
+        policy_arn=outputs.get("policy_arn") or "",
+        kms_key_arn=outputs.get("kms_key_arn") or "",
+        kms_alias=outputs.get("kms_alias") or "",
+        resource_arns=outputs.get("resource_arns") or {},
+        outputs={k: v for k, v in outputs.items() if not k.endswith("_json")},
+    )
 
 
 def _fail(run: Run, message: str, exit_code: int | None, *, stale: bool = False) -> None:
-    if runs.run_finish(run_id=run.pk, status=RunStatus.FAILED, error=message,
-                       exit_code=exit_code):
+    if runs.run_finish(run_id=run.pk, status=RunStatus.FAILED, error=message, exit_code=exit_code):
         if run.kind in (RunKind.APPLY, RunKind.DESTROY):
             Workspace.objects.filter(pk=run.workspace_id).update(status=WorkspaceStatus.FAILED)
         _after(run, stale=stale)
@@ -143,9 +165,15 @@ def policy_changes(show: dict[str, Any]) -> list[dict[str, Any]]:
         before = (body.get("before") or {}).get(attribute)
         after = (body.get("after") or {}).get(attribute)
         unknown = bool((body.get("after_unknown") or {}).get(attribute))
-        changes.append({"address": change["address"], "actions": body["actions"],
-                        "before": _as_json(before), "after": None if unknown else _as_json(after),
-                        "after_known": not unknown})
+        changes.append(
+            {
+                "address": change["address"],
+                "actions": body["actions"],
+                "before": _as_json(before),
+                "after": None if unknown else _as_json(after),
+                "after_known": not unknown,
+            }
+        )
     return changes
 
 

@@ -29,19 +29,33 @@ class RunConflict(Exception):
     """The workspace already has a queued or running run; the database refused a second one."""
 
 
-def run_enqueue(*, workspace: Workspace, kind: str, spec: dict[str, Any], actor: Any = None,
-                change_request: Any = None, plan_run: Run | None = None) -> Run:
+def run_enqueue(
+    *,
+    workspace: Workspace,
+    kind: str,
+    spec: dict[str, Any],
+    actor: Any = None,
+    change_request: Any = None,
+    plan_run: Run | None = None,
+) -> Run:
     """Create a queued run and send it to a worker once the surrounding transaction commits."""
     try:
         with transaction.atomic():
-            run = Run.objects.create(workspace=workspace, kind=kind, spec=spec,
-                                     change_request=change_request, plan_run=plan_run,
-                                     created_by=actor if getattr(actor, "pk", None) else None)
+            run = Run.objects.create(
+                workspace=workspace,
+                kind=kind,
+                spec=spec,
+                change_request=change_request,
+                plan_run=plan_run,
+                created_by=actor if getattr(actor, "pk", None) else None,
+            )
     except IntegrityError as exc:
-        raise RunConflict(f"Workspace {workspace} already has a queued or running run; wait for "
-                          "it to finish.") from exc
-    audit_record(actor=actor, action="run.queued", obj=run,
-                 data={"kind": kind, "workspace": workspace.pk})
+        raise RunConflict(
+            f"Workspace {workspace} already has a queued or running run; wait for it to finish."
+        ) from exc
+    audit_record(
+        actor=actor, action="run.queued", obj=run, data={"kind": kind, "workspace": workspace.pk}
+    )
     transaction.on_commit(lambda: dispatch(run.pk, kind))
     return run
 
@@ -50,8 +64,12 @@ def dispatch(run_id: int, kind: str) -> bool:
     """Send the run to the broker; a broker that is down leaves it queued for the dispatcher."""
     from provisioning import tasks  # late: tasks import this module
 
-    task = {RunKind.PLAN: tasks.plan, RunKind.DRIFT: tasks.plan, RunKind.APPLY: tasks.apply,
-            RunKind.DESTROY: tasks.destroy}[RunKind(kind)]
+    task = {
+        RunKind.PLAN: tasks.plan,
+        RunKind.DRIFT: tasks.plan,
+        RunKind.APPLY: tasks.apply,
+        RunKind.DESTROY: tasks.destroy,
+    }[RunKind(kind)]
     try:
         task.delay(run_id)
     except Exception as exc:  # kombu raises several types; all mean "not sent"
@@ -64,29 +82,41 @@ def run_claim(*, run_id: int) -> bool:
     """queued → running, exactly once, whatever the number of deliveries."""
     now = timezone.now()
     claimed = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now)
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now
+    )
     if claimed:
         run = Run.objects.get(pk=run_id)
         audit_record(actor=None, action="run.started", obj=run, data={"kind": run.kind})
     return bool(claimed)
 
 
-def run_finish(*, run_id: int, status: str, error: str = "", exit_code: int | None = None,
-               **fields: Any) -> bool:
+def run_finish(
+    *, run_id: int, status: str, error: str = "", exit_code: int | None = None, **fields: Any
+) -> bool:
     """running → a final status; returns False if the run was reaped or finished meanwhile."""
     done = Run.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
-        status=status, error=error[:10000], exit_code=exit_code, finished_at=timezone.now(),
-        current_step="", **fields)
+        status=status,
+        error=error[:10000],
+        exit_code=exit_code,
+        finished_at=timezone.now(),
+        current_step="",
+        **fields,
+    )
     if done:
         run = Run.objects.get(pk=run_id)
-        audit_record(actor=None, action=f"run.{status}", obj=run,
-                     data={"kind": run.kind, "error": error[:500]})
+        audit_record(
+            actor=None,
+            action=f"run.{status}",
+            obj=run,
+            data={"kind": run.kind, "error": error[:500]},
+        )
     return bool(done)
 
 
 def run_set_step(*, run_id: int, step: str) -> None:
     Run.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
-        current_step=step, heartbeat_at=timezone.now())
+        current_step=step, heartbeat_at=timezone.now()
+    )
 
 
 class RunLog:
@@ -148,7 +178,7 @@ class RunLog:
             self._size += len(data)
             return chunk
         self._truncated = True
-        kept = data[:max(room, 0)].decode(errors="ignore")
+        kept = data[: max(room, 0)].decode(errors="ignore")
         self._size = self.max_bytes
         return kept + TRUNCATION_MARKER
 
@@ -162,12 +192,15 @@ def runs_reap_interrupted(*, heartbeat_timeout: timedelta | None = None) -> list
     timeout = heartbeat_timeout or timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT)
     cutoff = timezone.now() - timeout
     reaped = []
-    for run_id in Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff) \
-                             .values_list("pk", flat=True):
-        message = (f"The worker stopped reporting for over {int(timeout.total_seconds())} s and "
-                   "the run was marked interrupted. If Terraform still holds the workspace's "
-                   "state lock, check that no process is running before `terraform force-unlock`;"
-                   " the portal never forces it.")
+    for run_id in Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).values_list(
+        "pk", flat=True
+    ):
+        message = (
+            f"The worker stopped reporting for over {int(timeout.total_seconds())} s and "
+            "the run was marked interrupted. If Terraform still holds the workspace's "
+            "state lock, check that no process is running before `terraform force-unlock`;"
+            " the portal never forces it."
+        )
         if run_finish(run_id=run_id, status=RunStatus.INTERRUPTED, error=message):
             reaped.append(run_id)
     return reaped
@@ -179,8 +212,9 @@ def runs_dispatch_queued(*, older_than: timedelta | None = None) -> list[int]:
     age = older_than or timedelta(seconds=settings.RUN_REDISPATCH_AFTER)
     cutoff = timezone.now() - age
     sent = []
-    for run_id, kind in Run.objects.filter(status=RunStatus.QUEUED, created_at__lt=cutoff) \
-                                   .values_list("pk", "kind"):
+    for run_id, kind in Run.objects.filter(
+        status=RunStatus.QUEUED, created_at__lt=cutoff
+    ).values_list("pk", "kind"):
         if dispatch(run_id, kind):
             sent.append(run_id)
     return sent

@@ -1,8 +1,9 @@
 """Where a workspace's Terraform state lives, configured at `init` time (never in rendered files).
 
 - ``pg``: the portal's own PostgreSQL, one schema per workspace; Terraform's pg backend locks with
-  advisory locks. The connection string (it may carry a password) travels only in the child's
-  ``PG_CONN_STR`` environment variable.
+  advisory locks. The connection string goes to ``init`` without the password, which travels only
+  in the child's ``PGPASSWORD`` (libpq's own variable, honoured by every Terraform >= 1.0; the
+  backend's ``PG_CONN_STR`` is newer), so it never lands in ``.terraform/`` or a plan file.
 - ``local``: one state directory per workspace, for the zero-setup SQLite default.
 - ``s3``: production; one key per workspace in a bucket, locked with a DynamoDB table.
 
@@ -38,37 +39,63 @@ def resolve_backend_kind(setting: str, *, database_vendor: str) -> str:
     if setting == "auto":
         return "pg" if database_vendor == "postgresql" else "local"
     if setting not in BACKENDS:
-        raise BackendError(f"TERRAFORM_BACKEND={setting!r} is not one of auto, "
-                           f"{', '.join(BACKENDS)}.")
+        raise BackendError(
+            f"TERRAFORM_BACKEND={setting!r} is not one of auto, {', '.join(BACKENDS)}."
+        )
     return setting
 
 
-def backend_config(*, kind: str, state_key: str, state_dir: Path, database: dict[str, Any],
-                   s3_bucket: str = "", s3_lock_table: str = "", region: str = "") -> BackendConfig:
+def backend_config(
+    *,
+    kind: str,
+    state_key: str,
+    state_dir: Path,
+    database: dict[str, Any],
+    s3_bucket: str = "",
+    s3_lock_table: str = "",
+    region: str = "",
+) -> BackendConfig:
     if kind == "local":
         return BackendConfig("local", {"path": str(state_dir / state_key / "terraform.tfstate")})
     if kind == "pg":
-        return BackendConfig("pg", {"schema_name": state_key},
-                             {"PG_CONN_STR": postgres_conn_str(database)})
+        password = database.get("PASSWORD") or ""
+        return BackendConfig(
+            "pg",
+            {
+                "conn_str": postgres_conn_str(database, with_password=False),
+                "schema_name": state_key,
+            },
+            {"PGPASSWORD": password} if password else {},
+        )
     if kind == "s3":
         if not s3_bucket or not s3_lock_table:
-            raise BackendError("TERRAFORM_BACKEND=s3 needs TERRAFORM_STATE_BUCKET and "
-                               "TERRAFORM_LOCK_TABLE.")
-        return BackendConfig("s3", {"bucket": s3_bucket, "key": f"irsa/{state_key}.tfstate",
-                                    "region": region, "dynamodb_table": s3_lock_table,
-                                    "encrypt": "true"})
+            raise BackendError(
+                "TERRAFORM_BACKEND=s3 needs TERRAFORM_STATE_BUCKET and TERRAFORM_LOCK_TABLE."
+            )
+        return BackendConfig(
+            "s3",
+            {
+                "bucket": s3_bucket,
+                "key": f"irsa/{state_key}.tfstate",
+                "region": region,
+                "dynamodb_table": s3_lock_table,
+                "encrypt": "true",
+            },
+        )
     raise BackendError(f"unknown backend {kind!r}")
 
 
-def postgres_conn_str(database: dict[str, Any]) -> str:
+def postgres_conn_str(database: dict[str, Any], *, with_password: bool = True) -> str:
     """A libpq URL for Django's DATABASES entry (the pg backend takes a URL)."""
     if "postgresql" not in database.get("ENGINE", ""):
         raise BackendError("TERRAFORM_BACKEND=pg needs the portal's DATABASE_URL to be PostgreSQL.")
     user = quote(database.get("USER") or "", safe="")
-    password = quote(database.get("PASSWORD") or "", safe="")
+    password = quote(database.get("PASSWORD") or "", safe="") if with_password else ""
     credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
     host = database.get("HOST") or "127.0.0.1"
     port = database.get("PORT") or 5432
     sslmode = (database.get("OPTIONS") or {}).get("sslmode", "disable")
-    return f"postgres://{credentials}{host}:{port}/{quote(database['NAME'], safe='')}" \
-           f"?sslmode={sslmode}"
+    return (
+        f"postgres://{credentials}{host}:{port}/{quote(database['NAME'], safe='')}"
+        f"?sslmode={sslmode}"
+    )

@@ -27,10 +27,18 @@ from provisioning.terraform.toolchain import (
 MODULES_DIR = Path(__file__).resolve().parents[2] / "terraform" / "modules"
 # The AWS credential sources Terraform may use; nothing else of the worker's AWS_* leaks through.
 AWS_ENV_PASSTHROUGH = (
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-    "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
     "AWS_CA_BUNDLE",
 )
 
@@ -44,8 +52,9 @@ def _toolchain(binary_setting: str, mirror_setting: str, root: str) -> Toolchain
     binary = find_terraform(binary_setting or None)
     mirror = Path(mirror_setting) if mirror_setting else None
     check_provider_available(mirror)
-    cli_config = write_cli_config(Path(root), plugin_mirror=mirror,
-                                  plugin_cache_dir=Path(root) / "plugin-cache")
+    cli_config = write_cli_config(
+        Path(root), plugin_mirror=mirror, plugin_cache_dir=Path(root) / "plugin-cache"
+    )
     return Toolchain(binary=binary, cli_config=cli_config, version=terraform_version(binary))
 
 
@@ -59,29 +68,44 @@ def backend_kind() -> str:
 
 
 def workspace_backend(state_key: str) -> BackendConfig:
-    return backend_config(kind=backend_kind(), state_key=state_key,
-                          state_dir=work_root() / "state", database=settings.DATABASES["default"],
-                          s3_bucket=settings.TERRAFORM_STATE_BUCKET,
-                          s3_lock_table=settings.TERRAFORM_LOCK_TABLE, region=settings.AWS_REGION)
+    return backend_config(
+        kind=backend_kind(),
+        state_key=state_key,
+        state_dir=work_root() / "state",
+        database=connection.settings_dict,
+        s3_bucket=settings.TERRAFORM_STATE_BUCKET,
+        s3_lock_table=settings.TERRAFORM_LOCK_TABLE,
+        region=settings.AWS_REGION,
+    )
 
 
 def render_files(spec: WorkspaceSpec) -> dict[str, str]:
-    return render_workspace(spec, region=spec.cluster.region,
-                            sandbox_endpoint=settings.AWS_ENDPOINT_URL or None,
-                            permissions_boundary_arn=settings.IRSA_PERMISSIONS_BOUNDARY_ARN or None,
-                            backend=backend_kind())
+    return render_workspace(
+        spec,
+        region=spec.cluster.region,
+        sandbox_endpoint=settings.AWS_ENDPOINT_URL or None,
+        permissions_boundary_arn=settings.IRSA_PERMISSIONS_BOUNDARY_ARN or None,
+        backend=backend_kind(),
+    )
 
 
 def aws_env() -> dict[str, str]:
     return {name: os.environ[name] for name in AWS_ENV_PASSTHROUGH if os.environ.get(name)}
 
 
-def open_workspace(*, spec: WorkspaceSpec, state_key: str, sink: LogSink,
-                   label: str = "") -> WorkspaceRunner:
+def open_workspace(
+    *, spec: WorkspaceSpec, state_key: str, sink: LogSink, label: str = ""
+) -> WorkspaceRunner:
     """A runner in a fresh working directory for this workspace's spec and state."""
     workdir = work_root() / "runs" / f"{label or state_key}-{uuid.uuid4().hex[:8]}"
-    return WorkspaceRunner(toolchain=toolchain(), workdir=workdir, files=render_files(spec),
-                           modules_dir=MODULES_DIR, backend=workspace_backend(state_key),
-                           extra_env=aws_env(), sink=sink,
-                           timeout=settings.CELERY_TASK_SOFT_TIME_LIMIT,
-                           lock_timeout=settings.TERRAFORM_LOCK_TIMEOUT)
+    return WorkspaceRunner(
+        toolchain=toolchain(),
+        workdir=workdir,
+        files=render_files(spec),
+        modules_dir=MODULES_DIR,
+        backend=workspace_backend(state_key),
+        extra_env=aws_env(),
+        sink=sink,
+        timeout=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+        lock_timeout=settings.TERRAFORM_LOCK_TIMEOUT,
+    )

@@ -89,10 +89,18 @@ def redactor(secrets: list[str], sink: LogSink) -> LogSink:
 
 
 class _StreamingTerraform(Terraform):
-    def __init__(self, *, binary: Path, working_dir: Path, env: Mapping[str, str],
-                 sink: LogSink, timeout: float):
-        super().__init__(working_dir=str(working_dir), terraform_bin_path=str(binary),
-                         is_env_vars_included=False)
+    def __init__(
+        self,
+        *,
+        binary: Path,
+        working_dir: Path,
+        env: Mapping[str, str],
+        sink: LogSink,
+        timeout: float,
+    ):
+        super().__init__(
+            working_dir=str(working_dir), terraform_bin_path=str(binary), is_env_vars_included=False
+        )
         self._env = dict(env)
         self._sink = sink
         self._timeout = timeout
@@ -104,26 +112,49 @@ class _StreamingTerraform(Terraform):
         argv = self.generate_cmd_string(cmd, *args, **kwargs)
         self._sink(f"$ terraform {' '.join(argv[1:])}")
         try:
-            return _run_streaming(argv, cwd=self.working_dir, env=self._env, sink=self._sink,
-                                  echo_stdout=echo_stdout, timeout=self._timeout)
+            return _run_streaming(
+                argv,
+                cwd=self.working_dir,
+                env=self._env,
+                sink=self._sink,
+                echo_stdout=echo_stdout,
+                timeout=self._timeout,
+            )
         finally:
             self.temp_var_files.clean_up()
 
 
-def _run_streaming(argv: list[str], *, cwd: str, env: Mapping[str, str], sink: LogSink,
-                   echo_stdout: bool, timeout: float) -> tuple[int, str, str]:
+def _run_streaming(
+    argv: list[str],
+    *,
+    cwd: str,
+    env: Mapping[str, str],
+    sink: LogSink,
+    echo_stdout: bool,
+    timeout: float,
+) -> tuple[int, str, str]:
     try:
-        process = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, bufsize=1,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
     except OSError as exc:
-        raise TerraformError(f"Terraform could not start ({argv[0]}): {exc.strerror}. "
-                             "Check the TERRAFORM_BIN setting.") from exc
+        raise TerraformError(
+            f"Terraform could not start ({argv[0]}): {exc.strerror}. "
+            "Check the TERRAFORM_BIN setting."
+        ) from exc
     stdout: list[str] = []
     stderr: list[str] = []
     readers = [
-        threading.Thread(target=_pump, args=(process.stdout, stdout, sink if echo_stdout else None),
-                         daemon=True),
+        threading.Thread(
+            target=_pump, args=(process.stdout, stdout, sink if echo_stdout else None), daemon=True
+        ),
         threading.Thread(target=_pump, args=(process.stderr, stderr, sink), daemon=True),
     ]
     for reader in readers:
@@ -132,8 +163,10 @@ def _run_streaming(argv: list[str], *, cwd: str, env: Mapping[str, str], sink: L
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         _stop(process)
-        raise TerraformTimeout(f"terraform {argv[1]} did not finish within {timeout:g} s and was "
-                               "stopped", output="".join(stderr)[-4000:]) from None
+        raise TerraformTimeout(
+            f"terraform {argv[1]} did not finish within {timeout:g} s and was stopped",
+            output="".join(stderr)[-4000:],
+        ) from None
     finally:
         for reader in readers:
             reader.join(timeout=10)
@@ -163,10 +196,19 @@ def _stop(process: subprocess.Popen) -> None:
 class WorkspaceRunner:
     """One working directory: the rendered files, ``modules`` linked to the project's modules."""
 
-    def __init__(self, *, toolchain: Toolchain, workdir: Path, files: Mapping[str, str],
-                 modules_dir: Path, backend: BackendConfig, extra_env: Mapping[str, str],
-                 sink: LogSink, timeout: float = 3600,
-                 lock_timeout: str = DEFAULT_LOCK_TIMEOUT):
+    def __init__(
+        self,
+        *,
+        toolchain: Toolchain,
+        workdir: Path,
+        files: Mapping[str, str],
+        modules_dir: Path,
+        backend: BackendConfig,
+        extra_env: Mapping[str, str],
+        sink: LogSink,
+        timeout: float = 3600,
+        lock_timeout: str = DEFAULT_LOCK_TIMEOUT,
+    ):
         self.workdir = workdir
         self.backend = backend
         self.version = toolchain.version
@@ -175,19 +217,30 @@ class WorkspaceRunner:
         for name, text in files.items():
             (workdir / name).write_text(text)
         (workdir / "modules").symlink_to(modules_dir.resolve(), target_is_directory=True)
-        env = terraform_env(cli_config=toolchain.cli_config, base=os.environ, extra={
-            **extra_env, **backend.secret_env,
-            # The plugin cache only holds providers from our own mirror or the registry, so
-            # reusing it without a pre-existing lock file is safe, and saves a 600 MB copy.
-            "TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE": "true",
-        })
+        env = terraform_env(
+            cli_config=toolchain.cli_config,
+            base=os.environ,
+            extra={
+                **extra_env,
+                **backend.secret_env,
+                # The plugin cache only holds providers from our own mirror or the registry, so
+                # reusing it without a pre-existing lock file is safe, and saves a 600 MB copy.
+                "TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE": "true",
+            },
+        )
         secrets = [*backend.secrets(), *(v for k, v in extra_env.items() if _is_secret_name(k))]
-        self.tf = _StreamingTerraform(binary=toolchain.binary, working_dir=workdir, env=env,
-                                      sink=redactor(secrets, sink), timeout=timeout)
+        self.tf = _StreamingTerraform(
+            binary=toolchain.binary,
+            working_dir=workdir,
+            env=env,
+            sink=redactor(secrets, sink),
+            timeout=timeout,
+        )
 
     def init(self) -> None:
-        rc, out, err = self.tf.init(backend_config=dict(self.backend.options), var=None,
-                                    input=False, reconfigure=IsFlagged)
+        rc, out, err = self.tf.init(
+            backend_config=dict(self.backend.options), var=None, input=False, reconfigure=IsFlagged
+        )
         _raise_for(rc, "init", out + err)
         if self.backend.kind == "pg":
             self._ensure_pg_state_row()
@@ -202,40 +255,63 @@ class WorkspaceRunner:
         """
         rc, out, err = self.tf.cmd("state pull", echo_stdout=False)
         _raise_for(rc, "state pull", err)
-        if out.strip():
-            return
-        empty = {"version": 4, "terraform_version": self.version, "serial": 1,
-                 "lineage": str(uuid.uuid4()), "outputs": {}, "resources": []}
+        if out.strip() and json.loads(out).get("lineage"):
+            return  # the backend answers an empty, lineage-less state while there is no row
+        empty = {
+            "version": 4,
+            "terraform_version": self.version,
+            "serial": 1,
+            "lineage": str(uuid.uuid4()),
+            "outputs": {},
+            "resources": [],
+        }
         (self.workdir / "empty.tfstate").write_text(json.dumps(empty))
         rc, out, err = self.tf.cmd("state push", "empty.tfstate", lock_timeout=self.lock_timeout)
         _raise_for(rc, "state push", out + err)
 
     def plan(self, *, destroy: bool = False) -> PlanResult:
-        rc, out, err = self.tf.plan(out=PLAN_FILE, var=None, input=False, lock_timeout=self.lock_timeout,
-                                    destroy=IsFlagged if destroy else IsNotFlagged)
+        rc, out, err = self.tf.plan(
+            out=PLAN_FILE,
+            var=None,
+            input=False,
+            lock_timeout=self.lock_timeout,
+            destroy=IsFlagged if destroy else IsNotFlagged,
+        )
         if rc not in (0, 2):
             _raise_for(rc, "plan", out + err)
         plan_bytes = (self.workdir / PLAN_FILE).read_bytes()
         show = self.show(PLAN_FILE)
-        return PlanResult(has_changes=rc == 2, plan_file=plan_bytes,
-                          sha256=hashlib.sha256(plan_bytes).hexdigest(),
-                          summary=summarize_plan(show), show=show)
+        return PlanResult(
+            has_changes=rc == 2,
+            plan_file=plan_bytes,
+            sha256=hashlib.sha256(plan_bytes).hexdigest(),
+            summary=summarize_plan(show),
+            show=show,
+        )
 
     def show(self, plan_file: str) -> dict[str, Any]:
-        rc, out, err = self.tf.cmd("show", plan_file, json=IsFlagged, no_color=IsFlagged,
-                                   echo_stdout=False)
+        rc, out, err = self.tf.cmd(
+            "show", plan_file, json=IsFlagged, no_color=IsFlagged, echo_stdout=False
+        )
         _raise_for(rc, "show", err)
         return json.loads(out)
 
     def apply(self, plan_file: bytes) -> None:
         """Apply exactly this saved plan; StalePlanError when the state moved on since."""
         (self.workdir / PLAN_FILE).write_bytes(plan_file)
-        rc, out, err = self.tf.apply(PLAN_FILE, var=None, input=False, lock_timeout=self.lock_timeout)
+        rc, out, err = self.tf.apply(
+            PLAN_FILE, var=None, input=False, lock_timeout=self.lock_timeout
+        )
         _raise_for(rc, "apply", out + err)
 
     def destroy(self) -> None:
-        rc, out, err = self.tf.destroy(force=IsNotFlagged, auto_approve=IsFlagged, var=None,
-                                       input=False, lock_timeout=self.lock_timeout)
+        rc, out, err = self.tf.destroy(
+            force=IsNotFlagged,
+            auto_approve=IsFlagged,
+            var=None,
+            input=False,
+            lock_timeout=self.lock_timeout,
+        )
         _raise_for(rc, "destroy", out + err)
 
     def outputs(self) -> dict[str, Any]:
@@ -256,12 +332,19 @@ def _raise_for(rc: int, step: str, output: str) -> None:
         return
     tail = output[-4000:]
     if "Saved plan is stale" in output:
-        raise StalePlanError(f"terraform {step}: the saved plan is stale (the state changed "
-                             "after it was made); plan again and review it.", exit_code=rc,
-                             output=tail)
+        raise StalePlanError(
+            f"terraform {step}: the saved plan is stale (the state changed "
+            "after it was made); plan again and review it.",
+            exit_code=rc,
+            output=tail,
+        )
     if "Error acquiring the state lock" in output:
-        raise StateLockedError(f"terraform {step}: the workspace state is locked by another run; "
-                               "the lock was not forced.", exit_code=rc, output=tail)
+        raise StateLockedError(
+            f"terraform {step}: the workspace state is locked by another run; "
+            "the lock was not forced.",
+            exit_code=rc,
+            output=tail,
+        )
     raise TerraformError(f"terraform {step} failed with exit code {rc}", exit_code=rc, output=tail)
 
 
@@ -271,7 +354,8 @@ def summarize_plan(show: Mapping[str, Any]) -> dict[str, list[str]]:
     for change in show.get("resource_changes", []):
         actions = change["change"]["actions"]
         bucket = {("create",): "add", ("update",): "change", ("delete",): "destroy"}.get(
-            tuple(actions))
+            tuple(actions)
+        )
         if bucket is None and set(actions) == {"create", "delete"}:
             bucket = "replace"
         if bucket is not None:

@@ -31,8 +31,12 @@ def tf_settings(settings, sandbox, terraform_root, monkeypatch, django_db_setup)
     settings.TERRAFORM_BACKEND = "pg"
     settings.TERRAFORM_LOCK_TIMEOUT = "2s"
     settings.IRSA_PERMISSIONS_BOUNDARY_ARN = ""
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     return settings
 
@@ -45,17 +49,29 @@ def terraform_bin(request, tf_settings) -> str:
 
 
 def workspace_spec(demo_aws, name: str, resources: list[dict]) -> WorkspaceSpec:
-    return parse_workspace_spec({
-        "microservice": name, "namespace": "shop", "service_accounts": [name],
-        "cluster": {"name": "demo", "account_id": demo_aws.account_id, "region": demo_aws.region,
-                    "oidc_provider_arn": demo_aws.oidc_provider_arn},
-        "resources": resources,
-    })
+    return parse_workspace_spec(
+        {
+            "microservice": name,
+            "namespace": "shop",
+            "service_accounts": [name],
+            "cluster": {
+                "name": "demo",
+                "account_id": demo_aws.account_id,
+                "region": demo_aws.region,
+                "oidc_provider_arn": demo_aws.oidc_provider_arn,
+            },
+            "resources": resources,
+        }
+    )
 
 
 REFERENCE_RESOURCES = [
-    {"kind": "dynamodb_table", "name": "orders", "access": "read_write",
-     "settings": {"partition_key": {"name": "order_id", "type": "S"}}},
+    {
+        "kind": "dynamodb_table",
+        "name": "orders",
+        "access": "read_write",
+        "settings": {"partition_key": {"name": "order_id", "type": "S"}},
+    },
     {"kind": "s3_bucket", "name": "invoices", "access": "read"},
 ]
 
@@ -85,7 +101,12 @@ def open_runner(tf_settings) -> Callable[..., WorkspaceRunner]:
 @pytest.fixture
 def aws(sandbox) -> Callable[[str], object]:
     def client(service: str):
-        return boto3.client(service, endpoint_url=sandbox.endpoint_url, region_name="us-east-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return boto3.client(
+            service,
+            endpoint_url=sandbox.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     return client

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from django.conf import settings
+from django.db import connection
 
 from provisioning.terraform.backend import postgres_conn_str
 from provisioning.terraform.runner import StateLockedError
@@ -17,16 +17,19 @@ pytestmark = pytest.mark.integration
 def hold_state_lock(state_key: str) -> psycopg.Connection:
     """Take the workspace's lock the way the pg backend does: a session advisory lock on the id of
     its state row. Returns the connection that holds it."""
-    conn = psycopg.connect(postgres_conn_str(settings.DATABASES["default"]), autocommit=True)
+    conn = psycopg.connect(postgres_conn_str(connection.settings_dict), autocommit=True)
     (state_id,) = conn.execute(
         psycopg.sql.SQL("SELECT id FROM {}.states WHERE name = 'default'").format(
-            psycopg.sql.Identifier(state_key))).fetchone()
+            psycopg.sql.Identifier(state_key)
+        )
+    ).fetchone()
     assert conn.execute("SELECT pg_try_advisory_lock(%s)", (state_id,)).fetchone()[0]
     return conn
 
 
-def test_two_workspaces_have_independent_state_and_locks(tf_settings, open_runner, demo_aws,
-                                                          unique_name):
+def test_two_workspaces_have_independent_state_and_locks(
+    tf_settings, open_runner, demo_aws, unique_name
+):
     spec_a = workspace_spec(demo_aws, f"{unique_name}a", REFERENCE_RESOURCES[:1])
     spec_b = workspace_spec(demo_aws, f"{unique_name}b", REFERENCE_RESOURCES[1:])
     key_a, key_b = f"irsa_test_{unique_name}_a", f"irsa_test_{unique_name}_b"
