@@ -1,10 +1,19 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(
+            custom_settings={"TITLE": "IRSA Portal API", "VERSION": "1"},
+        ),
+        name="api-schema",
+    ),
+    path("api/", include("provisioning.api.urls")),
     path("", include("provisioning.urls")),
 ]

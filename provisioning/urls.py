@@ -5,5 +5,37 @@ from provisioning import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # "register/" and not "services/new/": "new" is a valid microservice name.
+    path("register/", views.microservice_register_view, name="microservice-register"),
     path("services/<str:name>/", views.microservice_detail, name="microservice-detail"),
+    path("services/<str:name>/change/", views.microservice_propose, name="microservice-propose"),
+    path(
+        "services/<str:name>/decommission/",
+        views.microservice_decommission,
+        name="microservice-decommission",
+    ),
+    path("changes/<int:pk>/", views.change_request_detail, name="change-request-detail"),
+    path(
+        "changes/<int:pk>/submit/",
+        views.change_request_submit_view,
+        name="change-request-submit",
+    ),
+    path(
+        "changes/<int:pk>/approve/",
+        views.change_request_approve_view,
+        name="change-request-approve",
+    ),
+    path(
+        "changes/<int:pk>/reject/",
+        views.change_request_reject_view,
+        name="change-request-reject",
+    ),
+    path(
+        "changes/<int:pk>/cancel/",
+        views.change_request_cancel_view,
+        name="change-request-cancel",
+    ),
+    path("reviews/", views.review_queue, name="review-queue"),
+    path("runs/<int:pk>/", views.run_detail, name="run-detail"),
+    path("runs/<int:pk>/log/", views.run_log, name="run-log"),
 ]

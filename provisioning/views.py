@@ -1,20 +1,55 @@
-"""Server-rendered pages. Thin: they call selectors, permissions and the pure builders."""
+"""Server-rendered pages. Thin: they call selectors, permissions, the services and the pure
+builders. Every write goes through a service, which checks the permission again; a refused action
+is a 403 page, a conflicting one a message, bad input a form error."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from provisioning import selectors
+from provisioning import selectors, selectors_api
+from provisioning.forms import DecommissionForm, RegisterForm, ReviewForm, SpecEditor, SpecForm
 from provisioning.iam.policies import render_policies
 from provisioning.iam.spec import SpecError
-from provisioning.models import Cluster, Microservice
-from provisioning.permissions import can_edit_microservice
+from provisioning.models import (
+    ACTIVE_RUN_STATUSES,
+    OPEN_CHANGE_STATUSES,
+    ChangeKind,
+    ChangeRequest,
+    ChangeStatus,
+    Cluster,
+    Microservice,
+    Run,
+    Workspace,
+    WorkspaceStatus,
+)
+from provisioning.permissions import can_approve, can_edit_microservice, is_reviewer
+from provisioning.services.changes import (
+    TransitionError,
+    change_request_cancel,
+    change_request_reject,
+    change_request_submit,
+)
+from provisioning.services.microservices import microservice_register
+from provisioning.services.runs import RunConflict
+from provisioning.services.ui_support import (
+    change_request_approve_shown,
+    change_request_decommission,
+    change_request_propose,
+)
 from provisioning.specs import build_workspace_spec
+
+# Cancel is offered while not applying; the service decides, this only hides a useless button.
+CANCELLABLE = tuple(s for s in OPEN_CHANGE_STATUSES if s != ChangeStatus.APPLYING)
+LIVE_WORKSPACE = (WorkspaceStatus.APPLIED, WorkspaceStatus.DRIFTED)
 
 
 @require_GET
@@ -30,6 +65,20 @@ def _get_microservice_for_user(request: HttpRequest, name: str) -> Microservice:
         raise Http404("No such microservice.") from None
 
 
+def _get_change_for_user(request: HttpRequest, pk: int) -> ChangeRequest:
+    try:
+        return selectors_api.change_request_list_for_user(user=request.user).get(pk=pk)
+    except ChangeRequest.DoesNotExist:
+        raise Http404("No such change request.") from None
+
+
+def _get_run_for_user(request: HttpRequest, pk: int) -> Run:
+    try:
+        return selectors_api.run_list_for_user(user=request.user).get(pk=pk)
+    except Run.DoesNotExist:
+        raise Http404("No such run.") from None
+
+
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
@@ -37,15 +86,20 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "provisioning/home.html", {"services": services})
 
 
+# --- Microservices -----------------------------------------------------------------------------
+
+
 @login_required
 @require_GET
 def microservice_detail(request: HttpRequest, name: str) -> HttpResponse:
     microservice = _get_microservice_for_user(request, name)
     change = microservice.change_requests.order_by("-created_at").first()
+    workspaces = list(microservice.workspaces.select_related("cluster").order_by("cluster__name"))
+    keys = {w.cluster_id: w.kms_key_arn for w in workspaces if w.kms_key_arn}
     previews = []
     if change is not None:
         for cluster in Cluster.objects.filter(name__in=change.spec.get("clusters", [])):
-            previews.append(_preview(microservice, change.spec, cluster))
+            previews.append(_preview(microservice, change.spec, cluster, keys.get(cluster.pk)))
     return render(
         request,
         "provisioning/microservice_detail.html",
@@ -53,12 +107,21 @@ def microservice_detail(request: HttpRequest, name: str) -> HttpResponse:
             "service": microservice,
             "change": change,
             "previews": previews,
+            "workspaces": [
+                {"workspace": w, "manifest": _manifest(microservice, w)} for w in workspaces
+            ],
+            "changes": microservice.change_requests.select_related("created_by").order_by(
+                "-created_at"
+            ),
             "can_edit": can_edit_microservice(request.user, microservice),
+            "decommission_form": DecommissionForm(),
         },
     )
 
 
-def _preview(microservice: Microservice, spec: dict, cluster: Cluster) -> dict:
+def _preview(
+    microservice: Microservice, spec: dict, cluster: Cluster, key_arn: str | None = None
+) -> dict:
     try:
         workspace = build_workspace_spec(
             microservice=microservice.name,
@@ -69,7 +132,7 @@ def _preview(microservice: Microservice, spec: dict, cluster: Cluster) -> dict:
         )
     except SpecError as exc:
         return {"cluster": cluster, "errors": exc.errors}
-    document = render_policies(workspace)
+    document = render_policies(workspace, key_arn=key_arn)
     return {
         "cluster": cluster,
         "document": document,
@@ -78,3 +141,306 @@ def _preview(microservice: Microservice, spec: dict, cluster: Cluster) -> dict:
             for k in ("identity_policy", "trust_policy", "key_policy")
         },
     }
+
+
+def _manifest(microservice: Microservice, workspace: Workspace) -> str:
+    """The ServiceAccount(s) to apply in the cluster; names are DNS-1123 labels, safe in YAML."""
+    if workspace.status not in LIVE_WORKSPACE or not workspace.role_arn:
+        return ""
+    return "---\n".join(
+        "apiVersion: v1\n"
+        "kind: ServiceAccount\n"
+        "metadata:\n"
+        f"  name: {sa}\n"
+        f"  namespace: {microservice.namespace}\n"
+        "  annotations:\n"
+        f"    eks.amazonaws.com/role-arn: {workspace.role_arn}\n"
+        for sa in microservice.service_accounts
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def microservice_register_view(request: HttpRequest) -> HttpResponse:
+    teams = selectors_api.team_list_for_user(user=request.user)
+    if request.method == "GET":
+        editor = SpecEditor.build(RegisterForm, teams=teams)
+        return render(request, "provisioning/register.html", {"editor": editor})
+    editor = SpecEditor.build(RegisterForm, request.POST, teams=teams)
+    if "add_row" in request.POST:
+        editor = editor.with_extra_row(RegisterForm, teams=teams)
+    elif editor.is_valid():
+        data = editor.form.cleaned_data
+        try:
+            change = microservice_register(
+                actor=request.user,
+                team=data["team"],
+                name=data["name"],
+                namespace=data["namespace"],
+                service_accounts=data["service_accounts"],
+                resources=editor.resources(),
+                clusters=list(data["clusters"]),
+                justification=data["justification"],
+                description=data["description"],
+            )
+        except SpecError as exc:
+            editor.add_spec_errors(exc.errors)
+        else:
+            messages.success(request, f"Registered {change.microservice}; submit it to plan.")
+            return redirect("change-request-detail", pk=change.pk)
+    return render(request, "provisioning/register.html", {"editor": editor})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def microservice_propose(request: HttpRequest, name: str) -> HttpResponse:
+    microservice = _get_microservice_for_user(request, name)
+    if not can_edit_microservice(request.user, microservice):
+        raise PermissionDenied("Only the owning team can change this microservice.")
+    if request.method == "GET":
+        live = selectors_api.microservice_live_spec(microservice=microservice)
+        editor = SpecEditor.build(
+            SpecForm,
+            initial={**live, "justification": ""},
+            resources=live.get("resources", []),
+        )
+    else:
+        editor = SpecEditor.build(SpecForm, request.POST)
+        if "add_row" in request.POST:
+            editor = editor.with_extra_row(SpecForm)
+        elif editor.is_valid():
+            try:
+                change = change_request_propose(
+                    actor=request.user,
+                    microservice=microservice,
+                    kind=ChangeKind.CHANGE,
+                    spec=editor.spec(),
+                    justification=editor.form.cleaned_data["justification"],
+                )
+            except SpecError as exc:
+                editor.add_spec_errors(exc.errors)
+            except TransitionError as exc:
+                messages.error(request, str(exc))
+                return redirect("microservice-detail", name=microservice.name)
+            else:
+                return redirect("change-request-detail", pk=change.pk)
+    return render(request, "provisioning/propose.html", {"service": microservice, "editor": editor})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def microservice_decommission(request: HttpRequest, name: str) -> HttpResponse:
+    microservice = _get_microservice_for_user(request, name)
+    if not can_edit_microservice(request.user, microservice):
+        raise PermissionDenied("Only the owning team can decommission this microservice.")
+    form = DecommissionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            change = change_request_decommission(
+                actor=request.user,
+                microservice=microservice,
+                justification=form.cleaned_data["justification"],
+            )
+        except SpecError as exc:
+            for field, errors in exc.errors.items():
+                form.add_error(field if field in form.fields else None, errors)
+        except TransitionError as exc:
+            messages.error(request, str(exc))
+            return redirect("microservice-detail", name=microservice.name)
+        else:
+            return redirect("change-request-detail", pk=change.pk)
+    return render(
+        request, "provisioning/decommission.html", {"service": microservice, "form": form}
+    )
+
+
+# --- Change requests ---------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def change_request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_change(request, _get_change_for_user(request, pk))
+
+
+def _render_change(
+    request: HttpRequest, change: ChangeRequest, *, review_form: ReviewForm | None = None
+) -> HttpResponse:
+    microservice = change.microservice
+    plans = selectors_api.change_request_latest_plans(change_request=change)
+    can_edit = can_edit_microservice(request.user, microservice)
+    return render(
+        request,
+        "provisioning/change_request_detail.html",
+        {
+            "change": change,
+            "service": microservice,
+            "spec_json": json.dumps(change.spec, indent=2),
+            "sections": _change_sections(change, plans),
+            "reviews": change.reviews.select_related("reviewer").order_by("created_at"),
+            "review_form": review_form or ReviewForm(),
+            "plans_shown": ",".join(f"{p.pk}:{p.plan_sha256}" for p in plans),
+            "can_submit": can_edit and change.status == ChangeStatus.DRAFT,
+            "can_cancel": can_edit and change.status in CANCELLABLE,
+            "can_approve": can_approve(request.user, change),
+        },
+    )
+
+
+def _change_sections(change: ChangeRequest, plans: list[Run]) -> list[dict[str, Any]]:
+    """One section per cluster: the policy preview, the latest plan and every run."""
+    runs = list(change.runs.select_related("workspace__cluster").order_by("-created_at", "-pk"))
+    targets = [] if change.kind == ChangeKind.DECOMMISSION else change.spec.get("clusters", [])
+    names = sorted(set(targets) | {r.workspace.cluster.name for r in runs})
+    clusters = {c.name: c for c in Cluster.objects.filter(name__in=names)}
+    keys = dict(
+        change.microservice.workspaces.exclude(kms_key_arn="").values_list(
+            "cluster__name", "kms_key_arn"
+        )
+    )
+    plan_by_cluster = {p.workspace.cluster.name: p for p in plans}
+    sections = []
+    for name in names:
+        cluster = clusters.get(name)
+        preview = None
+        if cluster is not None and name in targets:
+            preview = _preview(change.microservice, change.spec, cluster, keys.get(name))
+        plan = plan_by_cluster.get(name)
+        sections.append(
+            {
+                "name": name,
+                "preview": preview,
+                "plan": _plan_view(plan) if plan else None,
+                "runs": [r for r in runs if r.workspace.cluster.name == name],
+            }
+        )
+    return sections
+
+
+def _plan_view(run: Run) -> dict[str, Any]:
+    summary = run.plan_summary or {}
+    return {
+        "run": run,
+        "summary": [(k, summary.get(k) or []) for k in ("add", "change", "replace", "destroy")],
+        "policy_changes": [
+            {
+                "address": c.get("address"),
+                "actions": ", ".join(c.get("actions") or []),
+                "before": _pretty(c.get("before")),
+                "after": _pretty(c.get("after")) if c.get("after_known", True) else None,
+            }
+            for c in summary.get("policy_changes") or []
+        ],
+    }
+
+
+def _pretty(value: Any) -> str:
+    return "" if value is None else json.dumps(value, indent=2, sort_keys=True)
+
+
+def _act(
+    request: HttpRequest, change: ChangeRequest, call: Callable[[], object], done: str
+) -> HttpResponse:
+    """Run one lifecycle service; PermissionDenied propagates to the 403 page."""
+    try:
+        call()
+    except (TransitionError, RunConflict, SpecError) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, done)
+    return redirect("change-request-detail", pk=change.pk)
+
+
+@login_required
+@require_POST
+def change_request_submit_view(request: HttpRequest, pk: int) -> HttpResponse:
+    change = _get_change_for_user(request, pk)
+    return _act(
+        request,
+        change,
+        lambda: change_request_submit(actor=request.user, change_request=change),
+        f"Submitted #{change.pk}; the plans are queued.",
+    )
+
+
+@login_required
+@require_POST
+def change_request_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
+    change = _get_change_for_user(request, pk)
+    form = ReviewForm(request.POST)
+    form.is_valid()  # every field is optional; cleaned_data holds what was sent
+    return _act(
+        request,
+        change,
+        lambda: change_request_approve_shown(
+            actor=request.user,
+            change_request=change,
+            plan_hashes=form.plan_hashes(),
+            comment=form.cleaned_data["comment"],
+        ),
+        f"Approved #{change.pk}.",
+    )
+
+
+@login_required
+@require_POST
+def change_request_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
+    change = _get_change_for_user(request, pk)
+    form = ReviewForm(request.POST)
+    form.is_valid()
+    try:
+        change_request_reject(
+            actor=request.user, change_request=change, comment=form.cleaned_data["comment"]
+        )
+    except SpecError as exc:
+        for field, errors in exc.errors.items():
+            form.add_error(field if field in form.fields else None, errors)
+        return _render_change(request, change, review_form=form)
+    except TransitionError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Rejected #{change.pk}.")
+    return redirect("change-request-detail", pk=change.pk)
+
+
+@login_required
+@require_POST
+def change_request_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    change = _get_change_for_user(request, pk)
+    return _act(
+        request,
+        change,
+        lambda: change_request_cancel(actor=request.user, change_request=change),
+        f"Cancelled #{change.pk}.",
+    )
+
+
+@login_required
+@require_GET
+def review_queue(request: HttpRequest) -> HttpResponse:
+    if not is_reviewer(request.user):
+        raise PermissionDenied("The review queue is for security reviewers.")
+    queue = selectors_api.change_request_review_queue(user=request.user)
+    return render(request, "provisioning/review_queue.html", {"queue": queue})
+
+
+# --- Runs --------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _get_run_for_user(request, pk)
+    return render(request, "provisioning/run_detail.html", {"run": run})
+
+
+@login_required
+@require_GET
+def run_log(request: HttpRequest, pk: int) -> HttpResponse:
+    """The log fragment htmx polls every 2 s while the run is queued or running."""
+    run = _get_run_for_user(request, pk)
+    response = render(request, "provisioning/_run_log.html", {"run": run})
+    if request.GET.get("poll") and run.status not in ACTIVE_RUN_STATUSES:
+        # The run just finished: reload the page so plan summaries and buttons catch up.
+        response["HX-Refresh"] = "true"
+    return response

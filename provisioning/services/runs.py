@@ -189,7 +189,11 @@ def runs_reap_interrupted(*, heartbeat_timeout: timedelta | None = None) -> list
     The workspace's Terraform state lock, if the dead worker held one, is reported in the error
     and never forced: a human decides whether the other process is really gone.
     """
-    timeout = heartbeat_timeout or timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT)
+    timeout = (
+        heartbeat_timeout
+        if heartbeat_timeout is not None
+        else timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT)
+    )
     cutoff = timezone.now() - timeout
     reaped = []
     for run_id in Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).values_list(
@@ -209,7 +213,7 @@ def runs_reap_interrupted(*, heartbeat_timeout: timedelta | None = None) -> list
 def runs_dispatch_queued(*, older_than: timedelta | None = None) -> list[int]:
     """Re-send runs still queued after a while: their message was lost or never reached the
     broker (it was down). A duplicate delivery is harmless: the claim lets only one through."""
-    age = older_than or timedelta(seconds=settings.RUN_REDISPATCH_AFTER)
+    age = older_than if older_than is not None else timedelta(seconds=settings.RUN_REDISPATCH_AFTER)
     cutoff = timezone.now() - age
     sent = []
     for run_id, kind in Run.objects.filter(
@@ -220,7 +224,7 @@ def runs_dispatch_queued(*, older_than: timedelta | None = None) -> list[int]:
     return sent
 
 
-def wait_for_run(run_id: int, *, timeout: float = 600, poll: float = 0.5) -> Run:
+def wait_for_run(run_id: int, *, timeout: float = 300, poll: float = 0.5) -> Run:
     """Block until the run is final (tests, benchmarks and the CLI; never the web request)."""
     deadline = time.monotonic() + timeout
     while True:

@@ -6,6 +6,7 @@ machine's Redis) and worker processes started with `celery -A portal worker`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -73,21 +74,33 @@ class RedisServer:
             self.process = None
 
 
+def point_celery_at(url: str) -> None:
+    """Make this test process publish to `url`, dropping connections to any previous broker."""
+    celery_app.conf.broker_url = url
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
 @pytest.fixture(scope="module")
 def broker():
     server = RedisServer(find_free_port())
     server.start()
     previous = celery_app.conf.broker_url
-    celery_app.conf.broker_url = server.url
-    celery_app.pool.force_close_all()
+    point_celery_at(server.url)
     yield server
     server.stop()
-    celery_app.conf.broker_url = previous
-    celery_app.pool.force_close_all()
+    point_celery_at(previous)
+
+
+def descendants(pid: int) -> list[int]:
+    found = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        found += [int(child), *descendants(int(child))]
+    return found
 
 
 class Worker:
-    def __init__(self, env: dict[str, str], log: Path):
+    def __init__(self, env: dict[str, str], log: Path, queue: str = "celery"):
         self.log = log
         self.handle = log.open("w")
         self.process = subprocess.Popen(
@@ -105,6 +118,8 @@ class Worker:
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
+                "--queues",
+                queue,
             ],
             cwd=ROOT,
             env=env,
@@ -119,9 +134,12 @@ class Worker:
             time.sleep(0.2)
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        """SIGKILL the worker and its pool processes, as an OOM kill or a lost node would."""
+        family = [self.process.pid, *descendants(self.process.pid)]
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait()
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -193,7 +211,7 @@ def spec_for(demo_aws, workspace: Workspace, resources=REFERENCE_RESOURCES) -> d
 def watch_log_while_running(run_id: int) -> list[str]:
     """Snapshots of the stored log taken while the run is still running."""
     seen: list[str] = []
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         run = Run.objects.get(pk=run_id)
         if run.status == RunStatus.RUNNING and run.log:
@@ -292,11 +310,13 @@ def test_two_applies_racing_for_one_workspace(workspace, demo_aws):
 
 
 def test_a_killed_workers_run_ends_interrupted(worker_env, workspace, demo_aws, tmp_path):
-    doomed = Worker(worker_env, tmp_path / "doomed.log")
+    # The run goes to a queue only the doomed worker reads, so no healthy worker can take it.
+    doomed = Worker(worker_env, tmp_path / "doomed.log", queue="doomed")
     try:
-        run = run_enqueue(
+        run = Run.objects.create(
             workspace=workspace, kind=RunKind.PLAN, spec=spec_for(demo_aws, workspace)
         )
+        tasks.plan.apply_async((run.pk,), queue="doomed")
         deadline = time.monotonic() + 120
         while Run.objects.get(pk=run.pk).status != RunStatus.RUNNING:
             assert time.monotonic() < deadline, "the run never started"
@@ -305,7 +325,8 @@ def test_a_killed_workers_run_ends_interrupted(worker_env, workspace, demo_aws, 
     finally:
         doomed.stop()
     time.sleep(3)
-    assert runs.runs_reap_interrupted(heartbeat_timeout=timedelta(seconds=2)) == [run.pk]
+    reaped = runs.runs_reap_interrupted(heartbeat_timeout=timedelta(seconds=2))
+    assert reaped == [run.pk], (tmp_path / "doomed.log").read_text()[-2500:]
     run.refresh_from_db()
     assert run.status == RunStatus.INTERRUPTED
     assert "marked interrupted" in run.error and "never forces it" in run.error
@@ -314,6 +335,13 @@ def test_a_killed_workers_run_ends_interrupted(worker_env, workspace, demo_aws, 
 def test_a_run_queued_while_the_broker_is_down_completes_after_it_returns(
     worker, broker, workspace, demo_aws
 ):
+    # First a round trip, so the broker goes down under a worker in its steady state.
+    seen = worker.log.read_text().count("reap_interrupted_runs")
+    tasks.reap_interrupted_runs.delay()
+    deadline = time.monotonic() + 30
+    while worker.log.read_text().count("reap_interrupted_runs") <= seen:
+        assert time.monotonic() < deadline, "the worker did not answer a round trip"
+        time.sleep(0.2)
     broker.stop()
     try:
         run = run_enqueue(
@@ -322,10 +350,11 @@ def test_a_run_queued_while_the_broker_is_down_completes_after_it_returns(
         assert Run.objects.get(pk=run.pk).status == RunStatus.QUEUED
     finally:
         broker.start()
-    celery_app.pool.force_close_all()
+    # The dispatcher (celery beat runs it every 30 s) re-sends what is still queued.
     deadline = time.monotonic() + 60
-    while not runs.runs_dispatch_queued(older_than=timedelta(0)):
-        assert time.monotonic() < deadline, "the broker did not come back"
+    while Run.objects.get(pk=run.pk).status == RunStatus.QUEUED:
+        assert time.monotonic() < deadline, "the run was never dispatched"
+        runs.runs_dispatch_queued(older_than=timedelta(0))
         time.sleep(1)
     run = wait_for_run(run.pk)
     assert run.status == RunStatus.SUCCEEDED, run.error

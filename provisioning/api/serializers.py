@@ -1,0 +1,274 @@
+"""API shapes. Input serializers only check types and shapes that would otherwise crash a
+service; the services validate the spec itself, so the API and the UI give the same messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from provisioning import selectors_api
+from provisioning.models import (
+    ChangeKind,
+    ChangeRequest,
+    Cluster,
+    Microservice,
+    Resource,
+    Review,
+    Run,
+    Workspace,
+)
+
+
+class ErrorsSerializer(serializers.Serializer):
+    """400 body: field path (``resources[1].name``) → messages saying what to change."""
+
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class DetailSerializer(serializers.Serializer):
+    """401/403/404/409 body."""
+
+    detail = serializers.CharField()
+
+
+class ResourceSerializer(serializers.Serializer):
+    kind = serializers.CharField(help_text="dynamodb_table or s3_bucket")
+    name = serializers.CharField(help_text="DNS-1123 label; the physical name is derived")
+    access = serializers.CharField(help_text="read or read_write")
+    settings = serializers.DictField(
+        required=False,
+        help_text="dynamodb_table: partition_key {name,type}, sort_key, billing_mode, "
+        "read_capacity, write_capacity; s3_bucket: versioning",
+    )
+
+
+@extend_schema_field(ResourceSerializer(many=True))
+class ResourceListField(serializers.ListField):
+    """Resources pass through as given (as objects), so the spec validation sees unknown or
+    misspelt keys and refuses them with its own message instead of dropping them."""
+
+    child = serializers.DictField()
+
+
+def _clusters_by_name(names: list[str], user: Any) -> list[Cluster]:
+    found = {c.name: c for c in selectors_api.cluster_list(user=user).filter(name__in=names)}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise serializers.ValidationError(
+            f"Unknown cluster(s): {', '.join(missing)}. GET /api/clusters/ lists them."
+        )
+    return [found[n] for n in dict.fromkeys(names)]
+
+
+class RefuseUnknownFieldsMixin:
+    """A misspelt optional key is refused, not silently dropped."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        unknown = {}
+        if isinstance(data, dict):
+            allowed = ", ".join(self.fields)  # type: ignore[attr-defined]
+            unknown = {
+                key: [f"Unknown field '{key}'; allowed: {allowed}."]
+                for key in sorted(set(data) - set(self.fields))  # type: ignore[attr-defined]
+            }
+        try:
+            value = super().to_internal_value(data)  # type: ignore[misc]
+        except serializers.ValidationError as exc:
+            if unknown and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**exc.detail, **unknown}) from None
+            raise
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value
+
+
+class MicroserviceRegisterSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
+    name = serializers.CharField()
+    team = serializers.CharField(help_text="Name of one of your teams.")
+    namespace = serializers.CharField()
+    service_accounts = serializers.ListField(child=serializers.CharField(), allow_empty=True)
+    resources = ResourceListField(allow_empty=True)
+    clusters = serializers.ListField(child=serializers.CharField(), allow_empty=True)
+    justification = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def validate_team(self, value: str) -> Any:
+        teams = selectors_api.team_list_for_user(user=self.context["request"].user)
+        team = teams.filter(name=value).first()
+        if team is None:
+            mine = ", ".join(t.name for t in teams) or "none"
+            raise serializers.ValidationError(
+                f"You can register microservices only for your teams ({mine})."
+            )
+        return team
+
+    def validate_clusters(self, value: list[str]) -> list[Cluster]:
+        return _clusters_by_name(value, self.context["request"].user)
+
+
+class SpecSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
+    namespace = serializers.CharField()
+    service_accounts = serializers.ListField(child=serializers.CharField(), allow_empty=True)
+    resources = ResourceListField(allow_empty=True)
+    clusters = serializers.ListField(child=serializers.CharField(), allow_empty=True)
+
+
+class ChangeRequestCreateSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
+    microservice = serializers.CharField(help_text="Name of an existing microservice.")
+    kind = serializers.ChoiceField(choices=[ChangeKind.CHANGE, ChangeKind.DECOMMISSION])
+    spec = SpecSerializer(
+        required=False, help_text="The full proposed spec (kind change); omit for decommission."
+    )
+    justification = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["kind"] == ChangeKind.CHANGE and "spec" not in attrs:
+            raise serializers.ValidationError({"spec": ["A change needs the full proposed spec."]})
+        if attrs["kind"] == ChangeKind.DECOMMISSION and "spec" in attrs:
+            raise serializers.ValidationError(
+                {"spec": ["A decommission takes no spec (it targets no cluster); omit it."]}
+            )
+        return attrs
+
+
+class ApproveSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+    plan_hashes = serializers.DictField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Plan run id → plan_sha256 as you reviewed them; if given, approval is "
+        "refused (409) when the plans changed since.",
+    )
+
+
+class RejectSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
+    comment = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Required: what must change."
+    )
+
+
+class EmptySerializer(serializers.Serializer):
+    pass
+
+
+# --- Output ------------------------------------------------------------------------------------
+
+
+class ClusterSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Cluster
+        fields = ["name", "environment", "account_id", "region", "oidc_provider_arn"]
+
+
+class LiveResourceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Resource
+        fields = ["kind", "name", "access", "settings"]
+
+
+class WorkspaceSerializer(serializers.ModelSerializer):
+    cluster = serializers.CharField(source="cluster.name")
+
+    class Meta:
+        model = Workspace
+        fields = [
+            "cluster",
+            "status",
+            "role_arn",
+            "policy_arn",
+            "kms_key_arn",
+            "kms_alias",
+            "resource_arns",
+            "updated_at",
+        ]
+
+
+class MicroserviceSerializer(serializers.ModelSerializer):
+    team = serializers.CharField(source="team.name")
+    resources = LiveResourceSerializer(many=True, help_text="The live (applied) resources.")
+    workspaces = WorkspaceSerializer(many=True)
+
+    class Meta:
+        model = Microservice
+        fields = [
+            "name",
+            "team",
+            "namespace",
+            "service_accounts",
+            "description",
+            "decommissioned_at",
+            "created_at",
+            "resources",
+            "workspaces",
+        ]
+
+
+class ReviewSerializer(serializers.ModelSerializer):
+    reviewer = serializers.CharField(source="reviewer.get_username")
+
+    class Meta:
+        model = Review
+        fields = ["reviewer", "decision", "comment", "plan_hashes", "created_at"]
+
+
+class RunSerializer(serializers.ModelSerializer):
+    """One schema for runs everywhere; the log (up to RUN_LOG_MAX_BYTES) is only sent by
+    GET /api/runs/<id>/ (context ``with_log``), not inside change requests."""
+
+    cluster = serializers.CharField(source="workspace.cluster.name", read_only=True)
+    microservice = serializers.CharField(source="workspace.microservice.name", read_only=True)
+    log = serializers.CharField(required=False, help_text="Only in GET /api/runs/<id>/.")
+
+    class Meta:
+        model = Run
+        fields = [
+            "id",
+            "microservice",
+            "cluster",
+            "change_request",
+            "kind",
+            "status",
+            "current_step",
+            "destroy_plan",
+            "plan_sha256",
+            "plan_summary",
+            "has_changes",
+            "outputs",
+            "exit_code",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "log",
+        ]
+
+    def to_representation(self, instance: Run) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not self.context.get("with_log"):
+            data.pop("log", None)
+        return data
+
+
+class ChangeRequestSerializer(serializers.ModelSerializer):
+    microservice = serializers.CharField(source="microservice.name")
+    created_by = serializers.CharField(source="created_by.get_username")
+    reviews = ReviewSerializer(many=True)
+    runs = RunSerializer(many=True)
+
+    class Meta:
+        model = ChangeRequest
+        fields = [
+            "id",
+            "microservice",
+            "kind",
+            "status",
+            "spec",
+            "justification",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "reviews",
+            "runs",
+        ]

@@ -1,0 +1,282 @@
+"""REST endpoints. Thin: querysets come from the selectors (so an object the user may not see is
+a 404), writes go through the services (which check permissions: 403), and ``exception_handler``
+turns the services' errors into 400 (``{"errors": {path: [messages]}}``) and 409."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db.models import Prefetch, QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, generics, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from provisioning import selectors, selectors_api
+from provisioning.api import serializers as s
+from provisioning.iam.spec import SpecError
+from provisioning.models import ChangeKind, ChangeRequest, ChangeStatus, Microservice, Review, Run
+from provisioning.services.changes import (
+    TransitionError,
+    change_request_cancel,
+    change_request_reject,
+    change_request_submit,
+)
+from provisioning.services.microservices import microservice_register
+from provisioning.services.runs import RunConflict
+from provisioning.services.ui_support import (
+    change_request_approve_shown,
+    change_request_decommission,
+    change_request_propose,
+)
+
+ERRORS = {
+    400: OpenApiResponse(s.ErrorsSerializer, description="Invalid input; nothing was written."),
+    403: OpenApiResponse(s.DetailSerializer, description="Not allowed for this user."),
+    404: OpenApiResponse(s.DetailSerializer, description="No such object you may see."),
+    409: OpenApiResponse(s.DetailSerializer, description="Not possible in the current state."),
+}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Service errors → HTTP; every 400 has the same shape, whoever found the problem."""
+    if isinstance(exc, SpecError):
+        return Response({"errors": exc.errors}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, TransitionError | RunConflict):
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)  # keep the service's reason
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, exceptions.ValidationError):
+        response.data = {"errors": flatten_errors(exc.detail)}
+    return response
+
+
+def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested errors as the services' paths: ``{"resources": {1: {...}}}`` →
+    ``resources[1]...``."""
+    out: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            if isinstance(key, int):
+                path = f"{prefix}[{key}]"
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
+            for k, v in flatten_errors(value, path).items():
+                out.setdefault(k, []).extend(v)
+    elif isinstance(detail, list) and any(isinstance(x, dict | list) for x in detail):
+        for index, item in enumerate(detail):
+            for k, v in flatten_errors(item, f"{prefix}[{index}]").items():
+                out.setdefault(k, []).extend(v)
+    elif isinstance(detail, list):
+        out[prefix] = [str(x) for x in detail]
+    else:
+        out[prefix] = [str(detail)]
+    return out
+
+
+def _change_requests(user: Any) -> QuerySet[ChangeRequest]:
+    return selectors_api.change_request_list_for_user(user=user).prefetch_related(
+        Prefetch(
+            "runs",
+            queryset=Run.objects.select_related("workspace__cluster").order_by("created_at", "pk"),
+        ),
+        Prefetch(
+            "reviews", queryset=Review.objects.select_related("reviewer").order_by("created_at")
+        ),
+    )
+
+
+def _change_response(request: Request, pk: int, code: int = status.HTTP_200_OK) -> Response:
+    change = _change_requests(request.user).get(pk=pk)
+    return Response(s.ChangeRequestSerializer(change).data, status=code)
+
+
+# --- Clusters and microservices ----------------------------------------------------------------
+
+
+class ClusterList(generics.ListAPIView):
+    serializer_class = s.ClusterSerializer
+
+    def get_queryset(self):
+        return selectors_api.cluster_list(user=self.request.user)
+
+
+def _microservices(user: Any) -> QuerySet[Microservice]:
+    return selectors.microservice_list_for_user(user=user).prefetch_related(
+        "resources", "workspaces__cluster"
+    )
+
+
+class MicroserviceListCreate(generics.ListAPIView):
+    serializer_class = s.MicroserviceSerializer
+
+    def get_queryset(self):
+        return _microservices(self.request.user)
+
+    @extend_schema(
+        request=s.MicroserviceRegisterSerializer,
+        responses={201: s.ChangeRequestSerializer, **ERRORS},
+        description="Register a microservice; returns its draft `create` change request.",
+    )
+    def post(self, request: Request) -> Response:
+        data = s.MicroserviceRegisterSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        change = microservice_register(actor=request.user, **data.validated_data)
+        return _change_response(request, change.pk, status.HTTP_201_CREATED)
+
+
+class MicroserviceDetail(generics.RetrieveAPIView):
+    serializer_class = s.MicroserviceSerializer
+    lookup_field = "name"
+
+    def get_queryset(self):
+        return _microservices(self.request.user)
+
+
+# --- Change requests ---------------------------------------------------------------------------
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("status", OpenApiTypes.STR, enum=ChangeStatus.values),
+        OpenApiParameter("microservice", OpenApiTypes.STR),
+    ]
+)
+class ChangeRequestListCreate(generics.ListAPIView):
+    serializer_class = s.ChangeRequestSerializer
+
+    def get_queryset(self):
+        qs = _change_requests(self.request.user)
+        wanted = self.request.query_params.get("status")
+        if wanted is not None:
+            if wanted not in ChangeStatus.values:
+                raise exceptions.ValidationError(
+                    {
+                        "status": [
+                            f"Unknown status '{wanted}'; use one of: "
+                            f"{', '.join(ChangeStatus.values)}."
+                        ]
+                    }
+                )
+            qs = qs.filter(status=wanted)
+        if name := self.request.query_params.get("microservice"):
+            qs = qs.filter(microservice__name=name)
+        return qs
+
+    @extend_schema(
+        request=s.ChangeRequestCreateSerializer,
+        responses={201: s.ChangeRequestSerializer, **ERRORS},
+        description="Propose a change to (or the decommissioning of) an existing microservice.",
+    )
+    def post(self, request: Request) -> Response:
+        data = s.ChangeRequestCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        microservice = _visible_microservice(request, values["microservice"])
+        if values["kind"] == ChangeKind.DECOMMISSION:
+            change = change_request_decommission(
+                actor=request.user,
+                microservice=microservice,
+                justification=values["justification"],
+            )
+        else:
+            change = change_request_propose(
+                actor=request.user,
+                microservice=microservice,
+                kind=ChangeKind.CHANGE,
+                spec=dict(values["spec"]),
+                justification=values["justification"],
+            )
+        return _change_response(request, change.pk, status.HTTP_201_CREATED)
+
+
+def _visible_microservice(request: Request, name: str) -> Microservice:
+    try:
+        return selectors.microservice_list_for_user(user=request.user).get(name=name)
+    except Microservice.DoesNotExist:
+        raise exceptions.NotFound("No such microservice.") from None
+
+
+class ChangeRequestDetail(generics.RetrieveAPIView):
+    serializer_class = s.ChangeRequestSerializer
+
+    def get_queryset(self):
+        return _change_requests(self.request.user)
+
+
+class _ChangeRequestAction(generics.GenericAPIView):
+    """POST /api/change-requests/<id>/<action>/: 404 if unseen, then the service decides."""
+
+    serializer_class = s.EmptySerializer
+
+    def get_queryset(self):
+        return selectors_api.change_request_list_for_user(user=self.request.user)
+
+    def post(self, request: Request, pk: int) -> Response:
+        change = self.get_object()
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        self.perform(change, body.validated_data)
+        return _change_response(request, change.pk)
+
+    def perform(self, change: ChangeRequest, data: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+ACTION_SCHEMA = {"responses": {200: s.ChangeRequestSerializer, **ERRORS}}
+
+
+@extend_schema(
+    request=None, description="Draft → submitted: queues one plan per workspace.", **ACTION_SCHEMA
+)
+class ChangeRequestSubmit(_ChangeRequestAction):
+    def perform(self, change: ChangeRequest, data: dict[str, Any]) -> None:
+        change_request_submit(actor=self.request.user, change_request=change)
+
+
+@extend_schema(description="Security reviewers only, never their own request.", **ACTION_SCHEMA)
+class ChangeRequestApprove(_ChangeRequestAction):
+    serializer_class = s.ApproveSerializer
+
+    def perform(self, change: ChangeRequest, data: dict[str, Any]) -> None:
+        change_request_approve_shown(
+            actor=self.request.user,
+            change_request=change,
+            plan_hashes=data.get("plan_hashes"),
+            comment=data["comment"],
+        )
+
+
+@extend_schema(description="Security reviewers only; the comment is required.", **ACTION_SCHEMA)
+class ChangeRequestReject(_ChangeRequestAction):
+    serializer_class = s.RejectSerializer
+
+    def perform(self, change: ChangeRequest, data: dict[str, Any]) -> None:
+        change_request_reject(
+            actor=self.request.user, change_request=change, comment=data["comment"]
+        )
+
+
+@extend_schema(request=None, description="Any open state except applying.", **ACTION_SCHEMA)
+class ChangeRequestCancel(_ChangeRequestAction):
+    def perform(self, change: ChangeRequest, data: dict[str, Any]) -> None:
+        change_request_cancel(actor=self.request.user, change_request=change)
+
+
+# --- Runs --------------------------------------------------------------------------------------
+
+
+class RunDetail(generics.RetrieveAPIView):
+    serializer_class = s.RunSerializer
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "with_log": True}
+
+    def get_queryset(self):
+        return selectors_api.run_list_for_user(user=self.request.user).select_related(
+            "workspace__microservice"
+        )
