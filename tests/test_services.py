@@ -58,3 +58,71 @@ def test_needs_a_cluster_and_a_justification(developer, team, cluster):
     with pytest.raises(SpecError) as exc:
         register(developer, team, cluster, justification="  ")
     assert "justification" in exc.value.errors
+
+
+def test_only_team_members_register_services(outsider, team, cluster):
+    from django.core.exceptions import PermissionDenied
+
+    with pytest.raises(PermissionDenied, match="Only members of team payments"):
+        register(outsider, team, cluster)
+    assert not Microservice.objects.exists()
+
+
+def test_a_second_open_change_request_is_a_clear_error(developer, team, cluster):
+    from provisioning.services.changes import TransitionError, change_request_create
+
+    change = register(developer, team, cluster)
+    with pytest.raises(TransitionError, match=f"already has an open change request #{change.pk}"):
+        change_request_create(
+            actor=developer,
+            microservice=change.microservice,
+            kind="change",
+            spec=change.spec,
+            justification="more",
+        )
+
+
+def test_malformed_change_spec_is_a_field_error(developer, team, cluster):
+    from provisioning.services.changes import change_request_cancel, change_request_create
+
+    change = register(developer, team, cluster)
+    change_request_cancel(actor=developer, change_request=change)
+    with pytest.raises(SpecError) as exc:
+        change_request_create(
+            actor=developer,
+            microservice=change.microservice,
+            kind="change",
+            spec={"resources": ["x"]},
+            justification="more",
+        )
+    assert set(exc.value.errors) == {"namespace", "service_accounts", "resources", "clusters"}
+
+
+def test_approval_refuses_plans_other_than_the_ones_shown(developer, reviewer, team, cluster):
+    from provisioning.models import ChangeStatus, Run, Workspace
+    from provisioning.services.changes import TransitionError, change_request_approve
+
+    change = register(developer, team, cluster)
+    workspace = Workspace.objects.create(microservice=change.microservice, cluster=cluster)
+    plan = Run.objects.create(
+        workspace=workspace,
+        change_request=change,
+        kind="plan",
+        status="succeeded",
+        plan_sha256="a" * 64,
+        has_changes=False,
+    )
+    ChangeRequest.objects.filter(pk=change.pk).update(status=ChangeStatus.PLANNED)
+    change.refresh_from_db()
+    with pytest.raises(TransitionError, match="changed since they were shown"):
+        change_request_approve(
+            actor=reviewer, change_request=change, shown_plan_hashes={str(plan.pk): "b" * 64}
+        )
+    assert ChangeRequest.objects.get(pk=change.pk).status == ChangeStatus.PLANNED
+    change.refresh_from_db()
+    review = change_request_approve(
+        actor=reviewer, change_request=change, shown_plan_hashes={str(plan.pk): "a" * 64}
+    )
+    assert review.plan_hashes == {str(plan.pk): "a" * 64}
+    # No plan changes anything, so there is nothing to apply: the request is done.
+    assert ChangeRequest.objects.get(pk=change.pk).status == ChangeStatus.APPLIED

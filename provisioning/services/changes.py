@@ -10,6 +10,7 @@ from django.db import transaction
 
 from provisioning.iam.spec import SpecError
 from provisioning.models import (
+    OPEN_CHANGE_STATUSES,
     ChangeKind,
     ChangeRequest,
     ChangeStatus,
@@ -51,6 +52,18 @@ def change_request_create(
 ) -> ChangeRequest:
     if not can_edit_microservice(actor, microservice):
         raise PermissionDenied("Only the owning team can change this microservice.")
+    if microservice.decommissioned_at is not None:
+        raise TransitionError(
+            f"Microservice {microservice.name} was decommissioned; register a new one instead."
+        )
+    open_change = microservice.change_requests.filter(status__in=OPEN_CHANGE_STATUSES).first()
+    if open_change is not None:
+        raise TransitionError(
+            f"Microservice {microservice.name} already has an open change "
+            f"request #{open_change.pk} ({open_change.get_status_display()}); "
+            "cancel it or let it finish first."
+        )
+    _check_spec_shape(spec)
     if not justification.strip():
         raise SpecError({"justification": ["Say why the service needs this change."]})
     clusters = list(Cluster.objects.filter(name__in=spec.get("clusters", [])))
@@ -65,6 +78,30 @@ def change_request_create(
     )
     audit_record(actor=actor, action="change_request.created", obj=change, data={"kind": kind})
     return change
+
+
+def _check_spec_shape(spec: Any) -> None:
+    """The proposal's own fields; each workspace spec is then validated per cluster."""
+    errors: dict[str, list[str]] = {}
+    if not isinstance(spec, dict):
+        raise SpecError(
+            {
+                "spec": [
+                    "The spec must be an object {namespace, service_accounts, resources, clusters}."
+                ]
+            }
+        )
+    if not isinstance(spec.get("namespace"), str):
+        errors["namespace"] = ["'namespace' is required."]
+    for key in ("service_accounts", "resources", "clusters"):
+        if not isinstance(spec.get(key), list):
+            errors[key] = [f"'{key}' must be a list."]
+    if isinstance(spec.get("resources"), list) and not all(
+        isinstance(r, dict) for r in spec["resources"]
+    ):
+        errors["resources"] = ["Each resource must be an object {kind, name, access}."]
+    if errors:
+        raise SpecError(errors)
 
 
 def _validate_for_clusters(name: str, spec: dict[str, Any], clusters: list[Cluster]) -> None:
@@ -177,16 +214,30 @@ def _after_plans(change: ChangeRequest) -> None:
 
 
 def change_request_approve(
-    *, actor: Any, change_request: ChangeRequest, comment: str = ""
+    *,
+    actor: Any,
+    change_request: ChangeRequest,
+    comment: str = "",
+    shown_plan_hashes: dict[str, str] | None = None,
 ) -> Review:
-    """Approve exactly the plans shown; enqueue applies for the ones that change something."""
+    """Approve exactly the plans shown; enqueue applies for the ones that change something.
+
+    ``shown_plan_hashes`` (plan run id → sha256, as the reviewer saw them) is compared with the
+    current plans inside the approval's transaction, so a re-plan in between is refused.
+    """
     if not can_approve(actor, change_request):
         raise PermissionDenied(
             "Only a security reviewer may approve a planned change request, and never their own."
         )
-    plans = _latest_plans(change_request)
     with transaction.atomic():
         _move(change_request, allowed=(ChangeStatus.PLANNED,), to=ChangeStatus.APPROVED)
+        plans = _latest_plans(change_request)
+        shown = {str(k): v for k, v in (shown_plan_hashes or {}).items()}
+        if shown_plan_hashes is not None and shown != {str(p.pk): p.plan_sha256 for p in plans}:
+            raise TransitionError(
+                f"The plans of change request #{change_request.pk} changed since they were "
+                "shown; review the new plans before approving."
+            )
         review = Review.objects.create(
             change_request=change_request,
             reviewer=actor,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from provisioning.iam.spec import SpecError
@@ -33,6 +34,9 @@ def microservice_register(
     The spec is validated for every target cluster before anything is written, and the rows are
     written in one transaction: a refused spec leaves nothing behind.
     """
+    is_member = team.members.filter(pk=getattr(actor, "pk", None)).exists()
+    if not (is_member or getattr(actor, "is_staff", False)):
+        raise PermissionDenied(f"Only members of team {team.name} can register its services.")
     if not clusters:
         raise SpecError({"clusters": ["Choose at least one cluster to deploy to."]})
     if not justification.strip():

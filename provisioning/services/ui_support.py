@@ -11,13 +11,12 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from provisioning.models import (
-    OPEN_CHANGE_STATUSES,
     ChangeKind,
     ChangeRequest,
     Microservice,
     Review,
 )
-from provisioning.selectors_api import change_request_latest_plans, microservice_live_spec
+from provisioning.selectors_api import microservice_live_spec
 from provisioning.services.changes import (
     TransitionError,
     change_request_approve,
@@ -28,15 +27,8 @@ from provisioning.services.changes import (
 def change_request_propose(
     *, actor: Any, microservice: Microservice, kind: str, spec: dict[str, Any], justification: str
 ) -> ChangeRequest:
-    """``change_request_create``, refusing with a clear message what the database would refuse.
-
-    A microservice has at most one open change request (a constraint); the savepoint keeps a
-    refused insert from breaking the caller's transaction.
-    """
-    if microservice.decommissioned_at is not None:
-        raise TransitionError(
-            f"Microservice {microservice.name} was decommissioned; register a new one instead."
-        )
+    """``change_request_create``; a concurrent second proposal that only the database catches
+    (the one-open-request constraint) becomes the same TransitionError as the service's check."""
     try:
         with transaction.atomic():
             return change_request_create(
@@ -47,12 +39,8 @@ def change_request_propose(
                 justification=justification,
             )
     except IntegrityError:
-        open_change = microservice.change_requests.filter(status__in=OPEN_CHANGE_STATUSES).first()
-        if open_change is None:
-            raise
         raise TransitionError(
-            f"Microservice {microservice.name} already has an open change request "
-            f"#{open_change.pk} ({open_change.get_status_display()}); "
+            f"Microservice {microservice.name} already has an open change request; "
             "cancel it or let it finish first."
         ) from None
 
@@ -81,19 +69,8 @@ def change_request_approve_shown(
     plan_hashes: dict[str, str] | None,
     comment: str = "",
 ) -> Review:
-    """Approve, but only if the plans are still the ones the reviewer was shown.
-
-    ``plan_hashes`` maps plan run id to plan sha256 as displayed; ``None`` skips the comparison
-    (API callers that do not send them). A re-plan between page load and click is refused.
-    """
-    if plan_hashes is not None:
-        current = {
-            str(p.pk): p.plan_sha256
-            for p in change_request_latest_plans(change_request=change_request)
-        }
-        if current != {str(k): v for k, v in plan_hashes.items()}:
-            raise TransitionError(
-                f"The plans of change request #{change_request.pk} changed since they were "
-                "shown; review the new plans before approving."
-            )
-    return change_request_approve(actor=actor, change_request=change_request, comment=comment)
+    """Approve only if the plans are still the ones the reviewer was shown (checked inside the
+    approval's transaction); ``None`` skips the comparison for API callers that do not send it."""
+    return change_request_approve(
+        actor=actor, change_request=change_request, comment=comment, shown_plan_hashes=plan_hashes
+    )
