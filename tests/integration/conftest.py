@@ -22,9 +22,9 @@ def terraform_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def tf_settings(settings, sandbox, terraform_root, monkeypatch, django_db_setup):
-    """Point the portal at the sandbox. ``django_db_setup`` makes the pg backend's schemas land
-    in the throwaway test database."""
+def tf_settings(settings, sandbox, terraform_root, monkeypatch, db):
+    """Point the portal at the sandbox. ``db`` makes the pg backend's schemas land in the
+    throwaway test database (the connection's NAME is the test database's from then on)."""
     settings.AWS_ENDPOINT_URL = sandbox.endpoint_url
     settings.AWS_REGION = "us-east-1"
     settings.TERRAFORM_WORK_DIR = terraform_root

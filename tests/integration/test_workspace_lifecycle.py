@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from provisioning.iam import naming
 from provisioning.iam.policies import build_identity_policy, build_key_policy, build_trust_policy
+from provisioning.terraform.runner import StalePlanError
 from tests.integration.conftest import REFERENCE_RESOURCES, workspace_spec
 
 pytestmark = pytest.mark.integration
@@ -93,12 +94,18 @@ def test_growth_and_drift_show_up_in_the_plan(tf_settings, open_runner, demo_aws
     assert [a for a in plan.summary["change"]] == ["module.irsa.aws_iam_policy.this"]
     assert plan.summary["replace"] == plan.summary["destroy"] == []
 
+    # Two plans made from the same state: once one is applied, the other is stale and refused.
+    sibling = open_runner(spec, state_key).plan()
+    open_runner(grown, state_key).apply(plan.plan_file)
+    with pytest.raises(StalePlanError, match="stale"):
+        open_runner(spec, state_key).apply(sibling.plan_file)
+
     iam = aws("iam")
     role_name = naming.role_name(spec)
     loose = build_trust_policy(spec)
     loose["Statement"][0]["Condition"]["StringEquals"].pop(f"{spec.cluster.oidc_issuer}:sub")
     iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(loose))
-    drift = open_runner(spec, state_key).plan()
+    drift = open_runner(grown, state_key).plan()
     assert drift.summary["change"] == ["module.irsa.aws_iam_role.this"]
 
     iam.put_role_policy(
@@ -117,13 +124,13 @@ def test_growth_and_drift_show_up_in_the_plan(tf_settings, open_runner, demo_aws
             }
         ),
     )
-    drift = open_runner(spec, state_key).plan()
+    drift = open_runner(grown, state_key).plan()
     assert "module.irsa.aws_iam_role_policies_exclusive.this" in drift.summary["change"]
 
-    repair = open_runner(spec, state_key)
+    repair = open_runner(grown, state_key)
     repair.apply(repair.plan().plan_file)
     assert iam.list_role_policies(RoleName=role_name)["PolicyNames"] == []
     assert iam.get_role(RoleName=role_name)["Role"][
         "AssumeRolePolicyDocument"
     ] == build_trust_policy(spec)
-    open_runner(spec, state_key).destroy()
+    open_runner(grown, state_key).destroy()
