@@ -38,3 +38,8 @@ def reap_interrupted_runs() -> list[int]:
 @shared_task(name="provisioning.dispatch_queued_runs", ignore_result=True)
 def dispatch_queued_runs() -> list[int]:
     return runs.runs_dispatch_queued()
+
+
+@shared_task(name="provisioning.check_drift", ignore_result=True)
+def check_drift() -> list[int]:
+    return runs.workspaces_check_drift()

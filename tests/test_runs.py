@@ -124,3 +124,24 @@ def test_a_stale_apply_sends_the_change_back_for_a_fresh_plan(
     assert ChangeRequest.objects.get(pk=change.pk).status == ChangeStatus.SUBMITTED
     fresh = Run.objects.filter(change_request=change, kind=RunKind.PLAN, status=RunStatus.QUEUED)
     assert fresh.count() == 1 and fresh.get().workspace == workspace
+
+
+def test_drift_checks_plan_every_idle_applied_workspace(
+    workspace, cluster, django_capture_on_commit_callbacks
+):
+    from provisioning.models import WorkspaceStatus
+
+    applied = Run.objects.create(
+        workspace=workspace,
+        kind=RunKind.APPLY,
+        status=RunStatus.SUCCEEDED,
+        spec={"microservice": "orders"},
+        finished_at=timezone.now(),
+    )
+    Workspace.objects.filter(pk=workspace.pk).update(status=WorkspaceStatus.APPLIED)
+    with django_capture_on_commit_callbacks(execute=False):
+        first = runs.workspaces_check_drift()
+        second = runs.workspaces_check_drift()  # the first check is still queued: skipped
+    (drift,) = Run.objects.filter(pk__in=first)
+    assert drift.kind == RunKind.DRIFT and drift.spec == applied.spec
+    assert second == []

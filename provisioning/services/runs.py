@@ -18,7 +18,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from provisioning.models import Run, RunKind, RunStatus, Workspace
+from provisioning.models import Run, RunKind, RunStatus, Workspace, WorkspaceStatus
 from provisioning.services.audit import audit_record
 
 logger = logging.getLogger(__name__)
@@ -234,3 +234,27 @@ def wait_for_run(run_id: int, *, timeout: float = 300, poll: float = 0.5) -> Run
         if time.monotonic() > deadline:
             raise TimeoutError(f"run {run_id} still {run.status} after {timeout:g} s")
         time.sleep(poll)
+
+
+def workspaces_check_drift() -> list[int]:
+    """Enqueue a drift-check plan for every applied workspace that is not busy.
+
+    The plan renders the spec of the workspace's last successful apply, so any difference it
+    finds was made outside the portal. A workspace with a queued or running run is skipped.
+    """
+    queued = []
+    for workspace in Workspace.objects.filter(
+        status__in=(WorkspaceStatus.APPLIED, WorkspaceStatus.DRIFTED)
+    ):
+        last = (
+            workspace.runs.filter(kind=RunKind.APPLY, status=RunStatus.SUCCEEDED)
+            .order_by("-finished_at")
+            .first()
+        )
+        if last is None:
+            continue
+        try:
+            queued.append(run_enqueue(workspace=workspace, kind=RunKind.DRIFT, spec=last.spec).pk)
+        except RunConflict:
+            continue
+    return queued
