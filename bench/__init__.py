@@ -1,0 +1,1 @@
+"""Benchmarks of the IRSA Portal's Terraform path; see bench/README.md."""
