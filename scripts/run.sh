@@ -53,7 +53,7 @@ fi
 $PY manage.py migrate --no-input -v 0
 $PY manage.py seed_demo
 
-$PY -m celery -A portal worker --beat --loglevel INFO --concurrency 2 > var/worker.log 2>&1 &
+$PY -m celery -A portal worker --beat --schedule var/celerybeat-schedule --loglevel INFO --concurrency 2 > var/worker.log 2>&1 &
 children+=($!)
 echo "Celery worker started (log: var/worker.log)"
 echo "Portal: http://127.0.0.1:${PORT}/  (admin: http://127.0.0.1:${PORT}/admin/)"

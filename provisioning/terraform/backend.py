@@ -12,12 +12,17 @@ Pure: takes settings values, returns data.
 
 from __future__ import annotations
 
+import json
+import re
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 BACKENDS = ("local", "pg", "s3")
+# A state key names a PostgreSQL schema, a directory and an S3 key: keep it a plain identifier.
+STATE_KEY = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 class BackendError(ValueError):
@@ -55,6 +60,11 @@ def backend_config(
     s3_lock_table: str = "",
     region: str = "",
 ) -> BackendConfig:
+    if not STATE_KEY.fullmatch(state_key):
+        raise BackendError(
+            f"State key {state_key!r} must be 1-63 lowercase letters, digits or underscores, "
+            "starting with a letter or underscore."
+        )
     if kind == "local":
         return BackendConfig("local", {"path": str(state_dir / state_key / "terraform.tfstate")})
     if kind == "pg":
@@ -98,4 +108,18 @@ def postgres_conn_str(database: dict[str, Any], *, with_password: bool = True) -
     return (
         f"postgres://{credentials}{host}:{port}/{quote(database['NAME'], safe='')}"
         f"?sslmode={sslmode}"
+    )
+
+
+def empty_state(terraform_version: str) -> str:
+    """A Terraform state (format 4) with nothing in it and a fresh lineage: a new workspace's."""
+    return json.dumps(
+        {
+            "version": 4,
+            "terraform_version": terraform_version,
+            "serial": 1,
+            "lineage": str(uuid.uuid4()),
+            "outputs": {},
+            "resources": [],
+        }
     )

@@ -10,11 +10,19 @@ import uuid
 from functools import lru_cache
 from pathlib import Path
 
+import psycopg
+import psycopg.sql
 from django.conf import settings
 from django.db import connection
 
 from provisioning.iam.spec import WorkspaceSpec
-from provisioning.terraform.backend import BackendConfig, backend_config, resolve_backend_kind
+from provisioning.terraform.backend import (
+    BackendConfig,
+    backend_config,
+    empty_state,
+    postgres_conn_str,
+    resolve_backend_kind,
+)
 from provisioning.terraform.render import render_workspace
 from provisioning.terraform.runner import LogSink, Toolchain, WorkspaceRunner
 from provisioning.terraform.toolchain import (
@@ -93,19 +101,40 @@ def aws_env() -> dict[str, str]:
     return {name: os.environ[name] for name in AWS_ENV_PASSTHROUGH if os.environ.get(name)}
 
 
+def pg_create_state_row(state_key: str, terraform_version: str) -> bool:
+    """Give a workspace an empty state row in the pg backend's table unless it has one.
+
+    The table is the one the backend creates at ``init`` (``<schema>.states``: one row per
+    Terraform workspace, ``default`` here), written as the backend writes it. A connection of its
+    own, committed at once: Terraform must see the row even while the caller is in a transaction.
+    """
+    statement = psycopg.sql.SQL(
+        "INSERT INTO {}.states (name, data) VALUES ('default', %s) ON CONFLICT (name) DO NOTHING"
+    ).format(psycopg.sql.Identifier(state_key))
+    with psycopg.connect(postgres_conn_str(connection.settings_dict), autocommit=True) as conn:
+        return conn.execute(statement, [empty_state(terraform_version)]).rowcount == 1
+
+
 def open_workspace(
     *, spec: WorkspaceSpec, state_key: str, sink: LogSink, label: str = ""
 ) -> WorkspaceRunner:
     """A runner in a fresh working directory for this workspace's spec and state."""
     workdir = work_root() / "runs" / f"{label or state_key}-{uuid.uuid4().hex[:8]}"
+    backend = workspace_backend(state_key)
+    chain = toolchain()
     return WorkspaceRunner(
-        toolchain=toolchain(),
+        toolchain=chain,
         workdir=workdir,
         files=render_files(spec),
         modules_dir=MODULES_DIR,
-        backend=workspace_backend(state_key),
+        backend=backend,
         extra_env=aws_env(),
         sink=sink,
         timeout=settings.CELERY_TASK_SOFT_TIME_LIMIT,
         lock_timeout=settings.TERRAFORM_LOCK_TIMEOUT,
+        prepare_state=(
+            (lambda: pg_create_state_row(state_key, chain.version))
+            if backend.kind == "pg"
+            else None
+        ),
     )

@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import threading
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,8 +207,21 @@ class WorkspaceRunner:
         sink: LogSink,
         timeout: float = 3600,
         lock_timeout: str = DEFAULT_LOCK_TIMEOUT,
+        prepare_state: Callable[[], bool] | None = None,
     ):
+        """``prepare_state`` runs after ``init``, answering True when it created the state.
+
+        The pg backend needs it: it locks a workspace by its state row's id, and one with no row
+        yet under a single database-wide "creation" lock held for the whole operation, which
+        would serialize every first plan in the portal and fail concurrent ones. A new
+        workspace's empty row is therefore created right after ``init`` (the backend's table
+        exists by then), outside Terraform: a ``state push`` would cost a CLI call, and every
+        Terraform command spends about half a second re-hashing the provider package first.
+        """
+        if backend.kind == "pg" and prepare_state is None:
+            raise ValueError("the pg backend needs prepare_state: see WorkspaceRunner.__init__")
         self.workdir = workdir
+        self._prepare_state = prepare_state
         self.backend = backend
         self.version = toolchain.version
         self.lock_timeout = lock_timeout
@@ -242,32 +254,8 @@ class WorkspaceRunner:
             backend_config=dict(self.backend.options), var=None, input=False, reconfigure=IsFlagged
         )
         _raise_for(rc, "init", out + err)
-        if self.backend.kind == "pg":
-            self._ensure_pg_state_row()
-
-    def _ensure_pg_state_row(self) -> None:
-        """Give a new workspace its state row before planning.
-
-        The pg backend locks a workspace by its row id, and one with no row yet under a single
-        database-wide "creation" lock that it holds for the whole operation, which would
-        serialize every first plan in the portal and fail concurrent ones. Pushing an empty
-        state takes that lock only for an instant.
-        """
-        rc, out, err = self.tf.cmd("state pull", echo_stdout=False)
-        _raise_for(rc, "state pull", err)
-        if out.strip() and json.loads(out).get("lineage"):
-            return  # the backend answers an empty, lineage-less state while there is no row
-        empty = {
-            "version": 4,
-            "terraform_version": self.version,
-            "serial": 1,
-            "lineage": str(uuid.uuid4()),
-            "outputs": {},
-            "resources": [],
-        }
-        (self.workdir / "empty.tfstate").write_text(json.dumps(empty))
-        rc, out, err = self.tf.cmd("state push", "empty.tfstate", lock_timeout=self.lock_timeout)
-        _raise_for(rc, "state push", out + err)
+        if self._prepare_state is not None and self._prepare_state():
+            self.tf._sink("(new workspace: an empty state row was created for it)")
 
     def plan(self, *, destroy: bool = False) -> PlanResult:
         rc, out, err = self.tf.plan(

@@ -3,7 +3,10 @@ second plan with the lock error and its state survives intact."""
 
 from __future__ import annotations
 
+import json
+
 import psycopg
+import psycopg.sql
 import pytest
 from django.db import connection
 
@@ -50,3 +53,41 @@ def test_two_workspaces_have_independent_state_and_locks(
     after = open_runner(spec_a, key_a).plan()
     assert not after.has_changes, "the lock error left the state changed or corrupted"
     open_runner(spec_a, key_a).destroy()
+
+
+def state_rows(state_key: str) -> list[tuple[str, dict]]:
+    with psycopg.connect(postgres_conn_str(connection.settings_dict), autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = 'states'", [state_key]
+        ).fetchone()
+        if not exists:
+            return []
+        rows = conn.execute(
+            psycopg.sql.SQL("SELECT name, data FROM {}.states").format(
+                psycopg.sql.Identifier(state_key)
+            )
+        ).fetchall()
+    return [(name, json.loads(data)) for name, data in rows]
+
+
+def test_a_new_workspace_gets_an_empty_state_row_once_without_an_extra_terraform_call(
+    tf_settings, open_runner, demo_aws, unique_name
+):
+    spec = workspace_spec(demo_aws, unique_name, REFERENCE_RESOURCES[:1])
+    key = f"irsa_test_{unique_name}"
+    assert state_rows(key) == []
+
+    first: list[str] = []
+    open_runner(spec, key, first)
+    assert [line.split()[2] for line in first if line.startswith("$ terraform")] == ["init"]
+    assert any("an empty state row was created" in line for line in first)
+    [(name, state)] = state_rows(key)
+    assert name == "default" and state["resources"] == [] and state["lineage"]
+
+    again: list[str] = []
+    open_runner(spec, key, again)
+    assert not any("state row was created" in line for line in again)
+    assert state_rows(key) == [(name, state)], "an existing state row was overwritten"
+
+    plan = open_runner(spec, key).plan()  # Terraform reads the row as a valid, empty state
+    assert plan.has_changes and "module.irsa.aws_iam_role.this" in plan.summary["add"]
