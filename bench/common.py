@@ -112,40 +112,6 @@ def drop_state_schemas() -> int:
 # --- processes: sandbox, redis, celery workers ------------------------------------------------
 
 
-class Redis:
-    """A private redis-server on a free port: never the machine's own on 6379."""
-
-    def __init__(self) -> None:
-        from sandbox.server import find_free_port
-
-        self.port = find_free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        argv = [
-            "redis-server",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            ping = _run_text(["redis-cli", "-p", str(self.port), "ping"])
-            if ping == "PONG":
-                return
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("the private redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-
 class Worker:
     """One `celery -A portal worker --concurrency 1` process with the stack's environment."""
 
@@ -241,7 +207,9 @@ class Stack:
             LOG_LEVEL="WARNING",
         )
         if self.broker:
-            self.redis = Redis()
+            from sandbox.redis import RedisServer
+
+            self.redis = RedisServer().start()
             self._exit.callback(self.redis.stop)
             os.environ["CELERY_BROKER_URL"] = self.redis.url
         import django

@@ -34,17 +34,15 @@ from provisioning.models import (
 from provisioning.permissions import can_approve, can_edit_microservice, is_reviewer
 from provisioning.services.changes import (
     TransitionError,
+    change_request_approve,
     change_request_cancel,
+    change_request_create,
     change_request_reject,
     change_request_submit,
 )
 from provisioning.services.microservices import microservice_register
 from provisioning.services.runs import RunConflict
-from provisioning.services.ui_support import (
-    change_request_approve_shown,
-    change_request_decommission,
-    change_request_propose,
-)
+from provisioning.services.ui_support import change_request_decommission
 from provisioning.specs import build_workspace_spec
 
 # Cancel is offered while not applying; the service decides, this only hides a useless button.
@@ -210,7 +208,7 @@ def microservice_propose(request: HttpRequest, name: str) -> HttpResponse:
             editor = editor.with_extra_row(SpecForm)
         elif editor.is_valid():
             try:
-                change = change_request_propose(
+                change = change_request_create(
                     actor=request.user,
                     microservice=microservice,
                     kind=ChangeKind.CHANGE,
@@ -372,10 +370,10 @@ def change_request_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(
         request,
         change,
-        lambda: change_request_approve_shown(
+        lambda: change_request_approve(
             actor=request.user,
             change_request=change,
-            plan_hashes=form.plan_hashes(),
+            shown_plan_hashes=form.plan_hashes(),
             comment=form.cleaned_data["comment"],
         ),
         f"Approved #{change.pk}.",

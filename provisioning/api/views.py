@@ -21,17 +21,15 @@ from provisioning.iam.spec import SpecError
 from provisioning.models import ChangeKind, ChangeRequest, ChangeStatus, Microservice, Review, Run
 from provisioning.services.changes import (
     TransitionError,
+    change_request_approve,
     change_request_cancel,
+    change_request_create,
     change_request_reject,
     change_request_submit,
 )
 from provisioning.services.microservices import microservice_register
 from provisioning.services.runs import RunConflict
-from provisioning.services.ui_support import (
-    change_request_approve_shown,
-    change_request_decommission,
-    change_request_propose,
-)
+from provisioning.services.ui_support import change_request_decommission
 
 ERRORS = {
     400: OpenApiResponse(s.ErrorsSerializer, description="Invalid input; nothing was written."),
@@ -184,7 +182,7 @@ class ChangeRequestListCreate(generics.ListAPIView):
                 justification=values["justification"],
             )
         else:
-            change = change_request_propose(
+            change = change_request_create(
                 actor=request.user,
                 microservice=microservice,
                 kind=ChangeKind.CHANGE,
@@ -243,10 +241,10 @@ class ChangeRequestApprove(_ChangeRequestAction):
     serializer_class = s.ApproveSerializer
 
     def perform(self, change: ChangeRequest, data: dict[str, Any]) -> None:
-        change_request_approve_shown(
+        change_request_approve(
             actor=self.request.user,
             change_request=change,
-            plan_hashes=data.get("plan_hashes"),
+            shown_plan_hashes=data.get("plan_hashes"),
             comment=data["comment"],
         )
 

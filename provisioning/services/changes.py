@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from provisioning.iam.spec import SpecError
 from provisioning.models import (
@@ -69,13 +69,20 @@ def change_request_create(
     clusters = list(Cluster.objects.filter(name__in=spec.get("clusters", [])))
     if kind != ChangeKind.DECOMMISSION:
         _validate_for_clusters(microservice.name, spec, clusters)
-    change = ChangeRequest.objects.create(
-        microservice=microservice,
-        kind=kind,
-        spec=spec,
-        justification=justification,
-        created_by=actor,
-    )
+    try:
+        with transaction.atomic():
+            change = ChangeRequest.objects.create(
+                microservice=microservice,
+                kind=kind,
+                spec=spec,
+                justification=justification,
+                created_by=actor,
+            )
+    except IntegrityError:  # a concurrent proposal won the one-open-request constraint
+        raise TransitionError(
+            f"Microservice {microservice.name} already has an open change request; "
+            "cancel it or let it finish first."
+        ) from None
     audit_record(actor=actor, action="change_request.created", obj=change, data={"kind": kind})
     return change
 

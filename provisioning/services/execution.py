@@ -99,8 +99,7 @@ def _apply(run: Run, runner: WorkspaceRunner) -> None:
     plan_bytes = bytes(plan.plan_file)
     if hashlib.sha256(plan_bytes).hexdigest() != plan.plan_sha256:
         raise TerraformError("The stored plan does not match its recorded sha256; refusing it.")
-    _step(run, "apply", runner.apply, plan_bytes)
-    outputs = _step(run, "outputs", runner.outputs)
+    outputs = _step(run, "apply", runner.apply, plan_bytes)
     _record_outputs(run.workspace_id, outputs, destroyed=plan.destroy_plan)
     runs.run_finish(run_id=run.pk, status=RunStatus.SUCCEEDED, exit_code=0, outputs=outputs)
     _after(run)

@@ -106,6 +106,7 @@ class _StreamingTerraform(Terraform):
 
     def cmd(self, cmd: str, *args: Any, **kwargs: Any) -> tuple[int, str, str]:
         echo_stdout = kwargs.pop("echo_stdout", True)
+        stdout_sink = kwargs.pop("stdout_sink", None) or self._sink
         for ignored in ("capture_output", "raise_on_error", "synchronous"):
             kwargs.pop(ignored, None)
         argv = self.generate_cmd_string(cmd, *args, **kwargs)
@@ -116,7 +117,7 @@ class _StreamingTerraform(Terraform):
                 cwd=self.working_dir,
                 env=self._env,
                 sink=self._sink,
-                echo_stdout=echo_stdout,
+                stdout_sink=stdout_sink if echo_stdout else None,
                 timeout=self._timeout,
             )
         finally:
@@ -129,7 +130,7 @@ def _run_streaming(
     cwd: str,
     env: Mapping[str, str],
     sink: LogSink,
-    echo_stdout: bool,
+    stdout_sink: LogSink | None,
     timeout: float,
 ) -> tuple[int, str, str]:
     try:
@@ -152,7 +153,7 @@ def _run_streaming(
     stderr: list[str] = []
     readers = [
         threading.Thread(
-            target=_pump, args=(process.stdout, stdout, sink if echo_stdout else None), daemon=True
+            target=_pump, args=(process.stdout, stdout, stdout_sink), daemon=True
         ),
         threading.Thread(target=_pump, args=(process.stderr, stderr, sink), daemon=True),
     ]
@@ -190,6 +191,47 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
     except ProcessLookupError:
         pass
+
+
+class JsonUi:
+    """Terraform's machine-readable UI (``-json``: one JSON object per line), as plain log lines.
+
+    Each message's ``@message`` is the line Terraform would print; a diagnostic adds its detail;
+    the ``outputs`` message is kept (name -> value) and listed the way the human UI lists it.
+    """
+
+    def __init__(self, sink: LogSink):
+        self._sink = sink
+        self._lines: list[str] = []
+        self.outputs: dict[str, Any] | None = None
+
+    def write(self, raw: str) -> None:
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            message = None
+        if not isinstance(message, dict):
+            self._emit(raw)  # not JSON: pass it on as it came
+            return
+        if message.get("type") == "outputs":
+            values = message.get("outputs") or {}
+            self.outputs = {name: body.get("value") for name, body in values.items()}
+            self._emit("Outputs:" if values else "No outputs.")
+            for name, body in sorted(values.items()):
+                value = json.dumps(body.get("value"))
+                self._emit(f"  {name} = {'(sensitive value)' if body.get('sensitive') else value}")
+            return
+        self._emit(str(message.get("@message", "")))
+        diagnostic = message.get("diagnostic") or {}
+        if diagnostic.get("detail"):
+            self._emit(diagnostic["detail"])
+
+    def _emit(self, line: str) -> None:
+        self._lines.append(line)
+        self._sink(line)
+
+    def text(self) -> str:
+        return "\n".join(self._lines)
 
 
 class WorkspaceRunner:
@@ -284,13 +326,28 @@ class WorkspaceRunner:
         _raise_for(rc, "show", err)
         return json.loads(out)
 
-    def apply(self, plan_file: bytes) -> None:
-        """Apply exactly this saved plan; StalePlanError when the state moved on since."""
+    def apply(self, plan_file: bytes) -> dict[str, Any]:
+        """Apply exactly this saved plan and return the outputs it leaves; StalePlanError when
+        the state moved on since.
+
+        ``-json`` makes Terraform report as it goes in its machine-readable UI, rendered to
+        plain lines for the log; its closing ``outputs`` message carries the same values
+        ``output -json`` would print, without a second Terraform process.
+        """
         (self.workdir / PLAN_FILE).write_bytes(plan_file)
-        rc, out, err = self.tf.apply(
-            PLAN_FILE, var=None, input=False, lock_timeout=self.lock_timeout
+        ui = JsonUi(self.tf._sink)
+        rc, _, err = self.tf.apply(
+            PLAN_FILE,
+            var=None,
+            input=False,
+            lock_timeout=self.lock_timeout,
+            json=IsFlagged,
+            stdout_sink=ui.write,
         )
-        _raise_for(rc, "apply", out + err)
+        _raise_for(rc, "apply", ui.text() + err)
+        if ui.outputs is None:
+            raise TerraformError("terraform apply finished without reporting its outputs.")
+        return ui.outputs
 
     def destroy(self) -> None:
         rc, out, err = self.tf.destroy(

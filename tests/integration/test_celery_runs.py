@@ -24,7 +24,7 @@ from provisioning import tasks
 from provisioning.models import AuditEvent, Run, RunKind, RunStatus, Workspace, WorkspaceStatus
 from provisioning.services import runs
 from provisioning.services.runs import RunConflict, run_enqueue, wait_for_run
-from sandbox.server import find_free_port
+from sandbox.redis import RedisServer
 from tests.factories import ClusterFactory, MicroserviceFactory, TeamFactory
 from tests.integration.conftest import REFERENCE_RESOURCES, workspace_spec
 
@@ -32,46 +32,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).parents[2]
 PLANTED_AWS_SECRET = "planted-aws-secret-5f1c9e"
 PLANTED_DB_PASSWORD = "planted-db-password-77ab"
-
-
-class RedisServer:
-    def __init__(self, port: int):
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(100):
-            if (
-                subprocess.run(
-                    ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True
-                ).stdout.strip()
-                == "PONG"
-            ):
-                return
-            time.sleep(0.1)
-        raise RuntimeError("private redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
 
 
 def point_celery_at(url: str) -> None:
@@ -83,8 +43,7 @@ def point_celery_at(url: str) -> None:
 
 @pytest.fixture(scope="module")
 def broker():
-    server = RedisServer(find_free_port())
-    server.start()
+    server = RedisServer().start()
     previous = celery_app.conf.broker_url
     point_celery_at(server.url)
     yield server
