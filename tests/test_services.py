@@ -126,3 +126,50 @@ def test_approval_refuses_plans_other_than_the_ones_shown(developer, reviewer, t
     assert review.plan_hashes == {str(plan.pk): "a" * 64}
     # No plan changes anything, so there is nothing to apply: the request is done.
     assert ChangeRequest.objects.get(pk=change.pk).status == ChangeStatus.APPLIED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_proposals_make_one_request_and_one_clear_error(developer, team, cluster):
+    """Whichever catches it (the service's check or the database's one-open-request
+    constraint), the loser gets a TransitionError, never an IntegrityError (a 500)."""
+    import threading
+
+    from django.db import connection
+
+    from provisioning.services.changes import change_request_cancel, change_request_create
+
+    first = register(developer, team, cluster)
+    change_request_cancel(actor=developer, change_request=first)
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def propose() -> None:
+        try:
+            barrier.wait(timeout=10)
+            outcomes.append(
+                change_request_create(
+                    actor=developer,
+                    microservice=first.microservice,
+                    kind="change",
+                    spec=first.spec,
+                    justification="concurrent",
+                )
+            )
+        except Exception as exc:  # recorded and asserted below
+            outcomes.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=propose) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    from provisioning.services.changes import TransitionError
+
+    created = [o for o in outcomes if isinstance(o, ChangeRequest)]
+    refused = [o for o in outcomes if isinstance(o, TransitionError)]
+    assert len(created) == 1 and len(refused) == 1, outcomes
+    assert "already has an open change request" in str(refused[0])
+    assert ChangeRequest.objects.filter(justification="concurrent").count() == 1
