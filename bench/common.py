@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -23,7 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
 DATABASE_NAME = "bench_irsa"
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE_NAME}"
 REGION = "us-east-1"
@@ -112,56 +110,6 @@ def drop_state_schemas() -> int:
 # --- processes: sandbox, redis, celery workers ------------------------------------------------
 
 
-class Worker:
-    """One `celery -A portal worker --concurrency 1` process with the stack's environment."""
-
-    def __init__(self, name: str, log_dir: Path) -> None:
-        self.log_path = log_dir / f"{name}.log"
-        self.handle = self.log_path.open("w")
-        argv = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "-n",
-            f"{name}@%h",
-            "--concurrency",
-            "1",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
-        self.process = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env=dict(os.environ),
-            stdout=self.handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def wait_ready(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while "ready." not in self.log_path.read_text():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"worker did not start:\n{self.log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self.handle.close()
-
-
 class Stack:
     """Sandbox + demo AWS set-up + settings (+ Redis when `broker`), torn down on exit.
 
@@ -172,7 +120,7 @@ class Stack:
         self.name = name
         self.broker = broker
         self.terraform_bin = terraform_bin
-        self.workers: list[Worker] = []
+        self.workers: list[Any] = []
         self._exit = ExitStack()
 
     def __enter__(self) -> Stack:
@@ -225,11 +173,14 @@ class Stack:
         log(f"dropped {drop_state_schemas()} state schemas from {DATABASE_NAME}")
         connection.close()
 
-    def start_workers(self, count: int) -> list[Worker]:
-        started = [Worker(f"bench{len(self.workers) + i}", self.work_dir) for i in range(count)]
+    def start_workers(self, count: int) -> list[Any]:
+        from sandbox.celery_worker import CeleryWorker
+
+        started = []
+        for i in range(len(self.workers), len(self.workers) + count):
+            log_path = self.work_dir / f"bench{i}.log"
+            started.append(CeleryWorker(env=os.environ, log=log_path, name=f"bench{i}"))
         self.workers += started
-        for worker in started:
-            worker.wait_ready()
         return started
 
     def stop_workers(self) -> None:

@@ -4,6 +4,29 @@ import factory
 from django.contrib.auth.models import User
 
 from provisioning import models as m
+from provisioning.services.microservices import microservice_register
+
+RESOURCES = [
+    {"kind": "dynamodb_table", "name": "orders", "access": "read_write"},
+    {"kind": "s3_bucket", "name": "invoices", "access": "read"},
+]
+
+
+def register_orders(developer, team, cluster, **overrides) -> m.ChangeRequest:
+    """The demo registration (orders in namespace shop, RESOURCES) through the real service;
+    returns its draft ``create`` change request. Keyword overrides replace the defaults."""
+    kwargs = {
+        "actor": developer,
+        "team": team,
+        "name": "orders",
+        "namespace": "shop",
+        "service_accounts": ["orders"],
+        "resources": RESOURCES,
+        "clusters": [cluster],
+        "justification": "stores orders",
+    }
+    kwargs.update(overrides)
+    return microservice_register(**kwargs)
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -15,8 +15,7 @@ from provisioning.models import (
     RunStatus,
 )
 from tests import test_ui
-from tests.factories import MicroserviceFactory
-from tests.test_services import RESOURCES
+from tests.factories import RESOURCES, MicroserviceFactory
 
 # The pages' fixtures, shared rather than copied: a draft, a planned and an applied request.
 change = test_ui.change

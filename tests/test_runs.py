@@ -10,8 +10,7 @@ from provisioning.models import ChangeRequest, ChangeStatus, Run, RunKind, RunSt
 from provisioning.services import runs
 from provisioning.services.changes import change_request_run_finished
 from provisioning.services.execution import run_execute
-from provisioning.services.microservices import microservice_register
-from tests.test_services import RESOURCES
+from tests.factories import RESOURCES, register_orders
 
 
 @pytest.fixture
@@ -91,16 +90,7 @@ def test_missing_terraform_fails_the_run_naming_the_setting(workspace, settings,
 def test_a_stale_apply_sends_the_change_back_for_a_fresh_plan(
     developer, team, cluster, django_capture_on_commit_callbacks
 ):
-    change = microservice_register(
-        actor=developer,
-        team=team,
-        name="orders",
-        namespace="shop",
-        service_accounts=["orders"],
-        resources=RESOURCES,
-        clusters=[cluster],
-        justification="x",
-    )
+    change = register_orders(developer, team, cluster, justification="x")
     workspace = Workspace.objects.create(microservice=change.microservice, cluster=cluster)
     plan = Run.objects.create(
         workspace=workspace,

@@ -2,27 +2,8 @@ import pytest
 
 from provisioning.iam.spec import SpecError
 from provisioning.models import AuditEvent, ChangeRequest, Microservice
-from provisioning.services.microservices import microservice_register
-
-RESOURCES = [
-    {"kind": "dynamodb_table", "name": "orders", "access": "read_write"},
-    {"kind": "s3_bucket", "name": "invoices", "access": "read"},
-]
-
-
-def register(developer, team, cluster, **overrides):
-    kwargs = {
-        "actor": developer,
-        "team": team,
-        "name": "orders",
-        "namespace": "shop",
-        "service_accounts": ["orders"],
-        "resources": RESOURCES,
-        "clusters": [cluster],
-        "justification": "stores orders",
-    }
-    kwargs.update(overrides)
-    return microservice_register(**kwargs)
+from tests.factories import RESOURCES
+from tests.factories import register_orders as register
 
 
 def test_register_creates_the_service_a_draft_change_and_an_audit_event(developer, team, cluster):

@@ -22,9 +22,7 @@ from provisioning.models import (
     Workspace,
     WorkspaceStatus,
 )
-from provisioning.services.microservices import microservice_register
-from tests.factories import ClusterFactory, MicroserviceFactory
-from tests.test_services import RESOURCES
+from tests.factories import RESOURCES, ClusterFactory, MicroserviceFactory, register_orders
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/irsa/demo-orders"
 PLAN_SUMMARY = {
@@ -51,16 +49,7 @@ def text(response) -> str:
 @pytest.fixture
 def change(developer, team, cluster):
     """Alice's draft ``create`` request for orders in the demo cluster."""
-    return microservice_register(
-        actor=developer,
-        team=team,
-        name="orders",
-        namespace="shop",
-        service_accounts=["orders"],
-        resources=RESOURCES,
-        clusters=[cluster],
-        justification="stores orders",
-    )
+    return register_orders(developer, team, cluster)
 
 
 def plan(change, cluster, *, sha="a" * 64, status=RunStatus.SUCCEEDED) -> Run:
@@ -607,16 +596,7 @@ def test_home_links_to_register_and_shows_only_visible_services(client, develope
 
 def test_each_target_cluster_gets_its_own_preview(client, developer, team, cluster):
     second = ClusterFactory(name="prod-eu")
-    change = microservice_register(
-        actor=developer,
-        team=team,
-        name="orders",
-        namespace="shop",
-        service_accounts=["orders"],
-        resources=RESOURCES,
-        clusters=[cluster, second],
-        justification="stores orders",
-    )
+    change = register_orders(developer, team, cluster, clusters=[cluster, second])
     client.force_login(developer)
     sections = client.get(reverse("change-request-detail", args=[change.pk])).context["sections"]
     assert [s["name"] for s in sections] == ["demo", "prod-eu"]

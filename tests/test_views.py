@@ -1,22 +1,12 @@
 import pytest
 from django.urls import reverse
 
-from provisioning.services.microservices import microservice_register
-from tests.test_services import RESOURCES
+from tests.factories import register_orders
 
 
 @pytest.fixture
 def registered(developer, team, cluster):
-    return microservice_register(
-        actor=developer,
-        team=team,
-        name="orders",
-        namespace="shop",
-        service_accounts=["orders"],
-        resources=RESOURCES,
-        clusters=[cluster],
-        justification="stores orders",
-    ).microservice
+    return register_orders(developer, team, cluster).microservice
 
 
 def test_login_page_and_admin_answer(client):

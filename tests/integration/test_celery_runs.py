@@ -6,15 +6,10 @@ machine's Redis) and worker processes started with `celery -A portal worker`.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -24,12 +19,12 @@ from provisioning import tasks
 from provisioning.models import AuditEvent, Run, RunKind, RunStatus, Workspace, WorkspaceStatus
 from provisioning.services import runs
 from provisioning.services.runs import RunConflict, run_enqueue, wait_for_run
+from sandbox.celery_worker import CeleryWorker
 from sandbox.redis import RedisServer
 from tests.factories import ClusterFactory, MicroserviceFactory, TeamFactory
 from tests.integration.conftest import REFERENCE_RESOURCES, workspace_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).parents[2]
 PLANTED_AWS_SECRET = "planted-aws-secret-5f1c9e"
 PLANTED_DB_PASSWORD = "planted-db-password-77ab"
 
@@ -49,65 +44,6 @@ def broker():
     yield server
     server.stop()
     point_celery_at(previous)
-
-
-def descendants(pid: int) -> list[int]:
-    found = []
-    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        found += [int(child), *descendants(int(child))]
-    return found
-
-
-class Worker:
-    def __init__(self, env: dict[str, str], log: Path, queue: str = "celery"):
-        self.log = log
-        self.handle = log.open("w")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "portal",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                "1",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--queues",
-                queue,
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self.handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while "ready." not in log.read_text():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"celery worker did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-
-    def kill(self) -> None:
-        """SIGKILL the worker and its pool processes, as an OOM kill or a lost node would."""
-        family = [self.process.pid, *descendants(self.process.pid)]
-        for pid in family:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.handle.close()
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +70,7 @@ def worker_env(broker, sandbox, terraform_root, django_db_setup, django_db_block
 
 @pytest.fixture(scope="module")
 def worker(worker_env, tmp_path_factory):
-    running = Worker(worker_env, tmp_path_factory.mktemp("worker") / "worker.log")
+    running = CeleryWorker(env=worker_env, log=tmp_path_factory.mktemp("worker") / "worker.log")
     yield running
     running.stop()
 
@@ -270,7 +206,7 @@ def test_two_applies_racing_for_one_workspace(workspace, demo_aws):
 
 def test_a_killed_workers_run_ends_interrupted(worker_env, workspace, demo_aws, tmp_path):
     # The run goes to a queue only the doomed worker reads, so no healthy worker can take it.
-    doomed = Worker(worker_env, tmp_path / "doomed.log", queue="doomed")
+    doomed = CeleryWorker(env=worker_env, log=tmp_path / "doomed.log", queue="doomed")
     try:
         run = Run.objects.create(
             workspace=workspace, kind=RunKind.PLAN, spec=spec_for(demo_aws, workspace)

@@ -1,0 +1,75 @@
+"""A real `celery -A portal worker --concurrency 1` process for tests and benchmarks.
+
+Started with an explicit environment (the broker URL, database and AWS settings of the caller's
+stack), its output in a log file; `stop` asks it to finish (SIGTERM to its process group),
+`kill` ends it and its pool at once, as an OOM kill or a lost node would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class CeleryWorker:
+    def __init__(
+        self,
+        *,
+        env: Mapping[str, str],
+        log: Path,
+        name: str = "",
+        queue: str = "celery",
+        ready_timeout: float = 90,
+    ) -> None:
+        self.log = log
+        self.handle = log.open("w")
+        argv = [sys.executable, "-m", "celery", "-A", "portal", "worker"]
+        argv += ["--loglevel", "INFO", "--concurrency", "1", "--queues", queue]
+        argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+        if name:
+            argv += ["-n", f"{name}@%h"]
+        self.process = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=dict(env),
+            stdout=self.handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + ready_timeout
+        while "ready." not in log.read_text():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"celery worker did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        for pid in [self.process.pid, *_descendants(self.process.pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self, timeout: float = 60) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.handle.close()
+
+
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(FileNotFoundError):
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            found += [int(child), *_descendants(int(child))]
+    return found
