@@ -55,6 +55,13 @@ class Environment(models.TextChoices):
     PROD = "prod", "Production"
 
 
+class NodeRoleStatus(models.TextChoices):
+    UNKNOWN = "unknown", "Not audited yet"
+    CLEAN = "clean", "Only the EKS node baseline"
+    FLAGGED = "flagged", "Permissions beyond the node baseline"
+    ERROR = "error", "Audit failed"
+
+
 class Cluster(models.Model):
     name = models.CharField(max_length=40, unique=True, validators=[validate_cluster_name])
     environment = models.CharField(max_length=16, choices=Environment.choices)
@@ -62,6 +69,12 @@ class Cluster(models.Model):
     region = models.CharField(max_length=32, validators=[v.validate_region])
     oidc_provider_arn = models.CharField(max_length=255, validators=[v.validate_oidc_provider_arn])
     node_role_arn = models.CharField(max_length=255, blank=True)
+    # The last node role audit (provisioning.verification): policies found and what was flagged.
+    node_role_status = models.CharField(
+        max_length=16, choices=NodeRoleStatus.choices, default=NodeRoleStatus.UNKNOWN
+    )
+    node_role_audit = models.JSONField(default=dict, blank=True)
+    node_role_audited_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -87,6 +100,25 @@ class Cluster(models.Model):
             )
         if errors:
             raise ValidationError(errors)
+
+
+class NamespaceOwnership(models.Model):
+    """A Kubernetes namespace of a cluster that belongs to one team; others may not trust into it."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="namespaces")
+    namespace = models.CharField(max_length=63, validators=[validate_namespace])
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="namespaces")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "namespace"], name="namespace_one_owner_per_cluster"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster.name}/{self.namespace} ({self.team.name})"
 
 
 class Microservice(models.Model):
@@ -145,6 +177,13 @@ class WorkspaceStatus(models.TextChoices):
     DESTROYED = "destroyed", "Destroyed"
 
 
+class VerificationStatus(models.TextChoices):
+    UNVERIFIED = "unverified", "Not verified"
+    VERIFIED = "verified", "Verified"
+    FAILED = "failed", "Verification failed"
+    ERROR = "error", "Verification could not run"
+
+
 class Workspace(models.Model):
     """One microservice in one cluster: one root module, one state, one KMS key, one IAM role."""
 
@@ -161,6 +200,15 @@ class Workspace(models.Model):
     kms_alias = models.CharField(max_length=255, blank=True)
     resource_arns = models.JSONField(default=dict, blank=True)
     outputs = models.JSONField(default=dict, blank=True)
+    # The live proof after the last apply (provisioning.verification): each probe with its
+    # expected and actual outcome.
+    verification_status = models.CharField(
+        max_length=16, choices=VerificationStatus.choices, default=VerificationStatus.UNVERIFIED
+    )
+    verification = models.JSONField(default=dict, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    # What AWS holds for this workspace (by the portal's tags and names) that its state does not.
+    reconciliation = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -247,9 +295,15 @@ class Review(models.Model):
     change_request = models.ForeignKey(
         ChangeRequest, on_delete=models.CASCADE, related_name="reviews"
     )
+    # Empty only for an automatic approval (AUTO_APPROVE_NO_NEW_ACCESS), which ``automatic`` marks.
     reviewer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="reviews",
+        null=True,
+        blank=True,
     )
+    automatic = models.BooleanField(default=False)
     decision = models.CharField(max_length=16, choices=Decision.choices)
     comment = models.TextField(blank=True)
     # sha256 of every plan file the reviewer was shown, by run id: approval binds to these.
@@ -296,12 +350,19 @@ class Run(models.Model):
     plan_file = models.BinaryField(null=True, blank=True, editable=False)
     plan_sha256 = models.CharField(max_length=64, blank=True)
     plan_summary = models.JSONField(default=dict, blank=True)
+    # The review analysis of a plan (provisioning.analysis): policies, grants, diff, findings, matrix.
+    analysis = models.JSONField(default=dict, blank=True)
     has_changes = models.BooleanField(null=True)
     outputs = models.JSONField(default=dict, blank=True)
     log = models.TextField(blank=True)
     current_step = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
+    # Where Terraform runs: its process id, the host and the run's working directory, so a worker
+    # (or the reaper) can adopt a Terraform that outlived the worker that started it.
+    pid = models.IntegerField(null=True, blank=True)
+    host = models.CharField(max_length=255, blank=True)
+    workdir = models.CharField(max_length=1024, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
