@@ -154,8 +154,10 @@ RUN_REDISPATCH_AFTER = env_int("RUN_REDISPATCH_AFTER", 60)  # seconds a run may 
 CELERY_BEAT_SCHEDULE = {
     "reap-interrupted-runs": {"task": "provisioning.reap_interrupted_runs", "schedule": 60.0},
     "dispatch-queued-runs": {"task": "provisioning.dispatch_queued_runs", "schedule": 30.0},
-    "check-drift": {"task": "provisioning.check_drift",
-                    "schedule": float(env_int("DRIFT_CHECK_INTERVAL", 6 * 3600))},
+    "check-drift": {
+        "task": "provisioning.check_drift",
+        "schedule": float(env_int("DRIFT_CHECK_INTERVAL", 6 * 3600)),
+    },
 }
 
 # --- Terraform and AWS ----------------------------------------------------------------------

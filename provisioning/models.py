@@ -103,7 +103,7 @@ class Cluster(models.Model):
 
 
 class NamespaceOwnership(models.Model):
-    """A Kubernetes namespace of a cluster that belongs to one team; others may not trust into it."""
+    """A namespace of a cluster that belongs to one team; other teams may not trust into it."""
 
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="namespaces")
     namespace = models.CharField(max_length=63, validators=[validate_namespace])
@@ -350,7 +350,7 @@ class Run(models.Model):
     plan_file = models.BinaryField(null=True, blank=True, editable=False)
     plan_sha256 = models.CharField(max_length=64, blank=True)
     plan_summary = models.JSONField(default=dict, blank=True)
-    # The review analysis of a plan (provisioning.analysis): policies, grants, diff, findings, matrix.
+    # The review analysis of a plan (provisioning.analysis): policies, grants, diff, findings.
     analysis = models.JSONField(default=dict, blank=True)
     has_changes = models.BooleanField(null=True)
     outputs = models.JSONField(default=dict, blank=True)

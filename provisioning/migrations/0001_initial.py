@@ -9,7 +9,6 @@ import provisioning.validation
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,158 +17,471 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Cluster',
+            name="Cluster",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=40, unique=True, validators=[provisioning.models.validate_cluster_name])),
-                ('environment', models.CharField(choices=[('dev', 'Development'), ('staging', 'Staging'), ('prod', 'Production')], max_length=16)),
-                ('account_id', models.CharField(max_length=12, validators=[provisioning.validation.validate_account_id])),
-                ('region', models.CharField(max_length=32, validators=[provisioning.validation.validate_region])),
-                ('oidc_provider_arn', models.CharField(max_length=255, validators=[provisioning.validation.validate_oidc_provider_arn])),
-                ('node_role_arn', models.CharField(blank=True, max_length=255)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=40,
+                        unique=True,
+                        validators=[provisioning.models.validate_cluster_name],
+                    ),
+                ),
+                (
+                    "environment",
+                    models.CharField(
+                        choices=[
+                            ("dev", "Development"),
+                            ("staging", "Staging"),
+                            ("prod", "Production"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "account_id",
+                    models.CharField(
+                        max_length=12, validators=[provisioning.validation.validate_account_id]
+                    ),
+                ),
+                (
+                    "region",
+                    models.CharField(
+                        max_length=32, validators=[provisioning.validation.validate_region]
+                    ),
+                ),
+                (
+                    "oidc_provider_arn",
+                    models.CharField(
+                        max_length=255,
+                        validators=[provisioning.validation.validate_oidc_provider_arn],
+                    ),
+                ),
+                ("node_role_arn", models.CharField(blank=True, max_length=255)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('actor_name', models.CharField(blank=True, max_length=150)),
-                ('action', models.CharField(max_length=64)),
-                ('object_type', models.CharField(max_length=64)),
-                ('object_id', models.CharField(max_length=64)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("actor_name", models.CharField(blank=True, max_length=150)),
+                ("action", models.CharField(max_length=64)),
+                ("object_type", models.CharField(max_length=64)),
+                ("object_id", models.CharField(max_length=64)),
+                ("data", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Microservice',
+            name="Microservice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=63, unique=True, validators=[provisioning.models.validate_microservice_name])),
-                ('namespace', models.CharField(max_length=63, validators=[provisioning.models.validate_namespace])),
-                ('service_accounts', models.JSONField(default=list, validators=[provisioning.models.validate_service_accounts])),
-                ('description', models.TextField(blank=True)),
-                ('decommissioned_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=63,
+                        unique=True,
+                        validators=[provisioning.models.validate_microservice_name],
+                    ),
+                ),
+                (
+                    "namespace",
+                    models.CharField(
+                        max_length=63, validators=[provisioning.models.validate_namespace]
+                    ),
+                ),
+                (
+                    "service_accounts",
+                    models.JSONField(
+                        default=list, validators=[provisioning.models.validate_service_accounts]
+                    ),
+                ),
+                ("description", models.TextField(blank=True)),
+                ("decommissioned_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ChangeRequest',
+            name="ChangeRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('create', 'Create'), ('change', 'Change'), ('decommission', 'Decommission')], max_length=16)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('submitted', 'Submitted (planning)'), ('planned', 'Planned, awaiting review'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('applying', 'Applying'), ('applied', 'Applied'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='draft', max_length=16)),
-                ('spec', models.JSONField()),
-                ('justification', models.TextField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='change_requests', to=settings.AUTH_USER_MODEL)),
-                ('microservice', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='change_requests', to='provisioning.microservice')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("create", "Create"),
+                            ("change", "Change"),
+                            ("decommission", "Decommission"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("submitted", "Submitted (planning)"),
+                            ("planned", "Planned, awaiting review"),
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                            ("applying", "Applying"),
+                            ("applied", "Applied"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="draft",
+                        max_length=16,
+                    ),
+                ),
+                ("spec", models.JSONField()),
+                ("justification", models.TextField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="change_requests",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "microservice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="change_requests",
+                        to="provisioning.microservice",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Resource',
+            name="Resource",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('dynamodb_table', 'DynamoDB table'), ('s3_bucket', 'S3 bucket')], max_length=32)),
-                ('name', models.CharField(max_length=63, validators=[provisioning.models.validate_resource_name])),
-                ('access', models.CharField(choices=[('read', 'Read'), ('read_write', 'Read and write')], max_length=16)),
-                ('settings', models.JSONField(blank=True, default=dict)),
-                ('microservice', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='resources', to='provisioning.microservice')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("dynamodb_table", "DynamoDB table"), ("s3_bucket", "S3 bucket")],
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=63, validators=[provisioning.models.validate_resource_name]
+                    ),
+                ),
+                (
+                    "access",
+                    models.CharField(
+                        choices=[("read", "Read"), ("read_write", "Read and write")], max_length=16
+                    ),
+                ),
+                ("settings", models.JSONField(blank=True, default=dict)),
+                (
+                    "microservice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="resources",
+                        to="provisioning.microservice",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Review',
+            name="Review",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('decision', models.CharField(choices=[('approve', 'Approve'), ('reject', 'Reject')], max_length=16)),
-                ('comment', models.TextField(blank=True)),
-                ('plan_hashes', models.JSONField(default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('change_request', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reviews', to='provisioning.changerequest')),
-                ('reviewer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='reviews', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "decision",
+                    models.CharField(
+                        choices=[("approve", "Approve"), ("reject", "Reject")], max_length=16
+                    ),
+                ),
+                ("comment", models.TextField(blank=True)),
+                ("plan_hashes", models.JSONField(default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "change_request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reviews",
+                        to="provisioning.changerequest",
+                    ),
+                ),
+                (
+                    "reviewer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="reviews",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Team',
+            name="Team",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=63, unique=True, validators=[provisioning.models.validate_team_name])),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('members', models.ManyToManyField(blank=True, related_name='teams', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=63,
+                        unique=True,
+                        validators=[provisioning.models.validate_team_name],
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "members",
+                    models.ManyToManyField(
+                        blank=True, related_name="teams", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='microservice',
-            name='team',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='microservices', to='provisioning.team'),
+            model_name="microservice",
+            name="team",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="microservices",
+                to="provisioning.team",
+            ),
         ),
         migrations.CreateModel(
-            name='Workspace',
+            name="Workspace",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('new', 'Not applied yet'), ('applied', 'Applied'), ('drifted', 'Drift detected'), ('failed', 'Last run failed'), ('destroyed', 'Destroyed')], default='new', max_length=16)),
-                ('role_arn', models.CharField(blank=True, max_length=255)),
-                ('policy_arn', models.CharField(blank=True, max_length=255)),
-                ('kms_key_arn', models.CharField(blank=True, max_length=255)),
-                ('kms_alias', models.CharField(blank=True, max_length=255)),
-                ('resource_arns', models.JSONField(blank=True, default=dict)),
-                ('outputs', models.JSONField(blank=True, default=dict)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='workspaces', to='provisioning.cluster')),
-                ('microservice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='workspaces', to='provisioning.microservice')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("new", "Not applied yet"),
+                            ("applied", "Applied"),
+                            ("drifted", "Drift detected"),
+                            ("failed", "Last run failed"),
+                            ("destroyed", "Destroyed"),
+                        ],
+                        default="new",
+                        max_length=16,
+                    ),
+                ),
+                ("role_arn", models.CharField(blank=True, max_length=255)),
+                ("policy_arn", models.CharField(blank=True, max_length=255)),
+                ("kms_key_arn", models.CharField(blank=True, max_length=255)),
+                ("kms_alias", models.CharField(blank=True, max_length=255)),
+                ("resource_arns", models.JSONField(blank=True, default=dict)),
+                ("outputs", models.JSONField(blank=True, default=dict)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="workspaces",
+                        to="provisioning.cluster",
+                    ),
+                ),
+                (
+                    "microservice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="workspaces",
+                        to="provisioning.microservice",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Run',
+            name="Run",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('plan', 'Plan'), ('apply', 'Apply'), ('destroy', 'Destroy'), ('drift', 'Drift check')], max_length=16)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('interrupted', 'Interrupted'), ('cancelled', 'Cancelled')], default='queued', max_length=16)),
-                ('spec', models.JSONField(default=dict)),
-                ('plan_file', models.BinaryField(blank=True, null=True)),
-                ('plan_sha256', models.CharField(blank=True, max_length=64)),
-                ('plan_summary', models.JSONField(blank=True, default=dict)),
-                ('has_changes', models.BooleanField(null=True)),
-                ('outputs', models.JSONField(blank=True, default=dict)),
-                ('log', models.TextField(blank=True)),
-                ('current_step', models.CharField(blank=True, max_length=64)),
-                ('error', models.TextField(blank=True)),
-                ('exit_code', models.IntegerField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('change_request', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='runs', to='provisioning.changerequest')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('plan_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='apply_runs', to='provisioning.run')),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='provisioning.workspace')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("plan", "Plan"),
+                            ("apply", "Apply"),
+                            ("destroy", "Destroy"),
+                            ("drift", "Drift check"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("interrupted", "Interrupted"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("spec", models.JSONField(default=dict)),
+                ("plan_file", models.BinaryField(blank=True, null=True)),
+                ("plan_sha256", models.CharField(blank=True, max_length=64)),
+                ("plan_summary", models.JSONField(blank=True, default=dict)),
+                ("has_changes", models.BooleanField(null=True)),
+                ("outputs", models.JSONField(blank=True, default=dict)),
+                ("log", models.TextField(blank=True)),
+                ("current_step", models.CharField(blank=True, max_length=64)),
+                ("error", models.TextField(blank=True)),
+                ("exit_code", models.IntegerField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "change_request",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="runs",
+                        to="provisioning.changerequest",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "plan_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="apply_runs",
+                        to="provisioning.run",
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="runs",
+                        to="provisioning.workspace",
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='changerequest',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ('draft', 'submitted', 'planned', 'approved', 'applying'))), fields=('microservice',), name='one_open_change_request_per_microservice'),
+            model_name="changerequest",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(
+                    ("status__in", ("draft", "submitted", "planned", "approved", "applying"))
+                ),
+                fields=("microservice",),
+                name="one_open_change_request_per_microservice",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='resource',
-            constraint=models.UniqueConstraint(fields=('microservice', 'kind', 'name'), name='resource_unique_per_microservice'),
+            model_name="resource",
+            constraint=models.UniqueConstraint(
+                fields=("microservice", "kind", "name"), name="resource_unique_per_microservice"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='workspace',
-            constraint=models.UniqueConstraint(fields=('microservice', 'cluster'), name='workspace_unique_per_cluster'),
+            model_name="workspace",
+            constraint=models.UniqueConstraint(
+                fields=("microservice", "cluster"), name="workspace_unique_per_cluster"
+            ),
         ),
         migrations.AddIndex(
-            model_name='run',
-            index=models.Index(fields=['status', 'created_at'], name='provisionin_status_d4e8dc_idx'),
+            model_name="run",
+            index=models.Index(
+                fields=["status", "created_at"], name="provisionin_status_d4e8dc_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='run',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ('queued', 'running'))), fields=('workspace',), name='one_active_run_per_workspace'),
+            model_name="run",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status__in", ("queued", "running"))),
+                fields=("workspace",),
+                name="one_active_run_per_workspace",
+            ),
         ),
     ]

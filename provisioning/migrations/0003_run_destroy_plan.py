@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('provisioning', '0002_audit_append_only'),
+        ("provisioning", "0002_audit_append_only"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='run',
-            name='destroy_plan',
+            model_name="run",
+            name="destroy_plan",
             field=models.BooleanField(default=False),
         ),
     ]

@@ -63,13 +63,20 @@ def _dump(document: Json) -> str:
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
-def _check_arguments(spec: WorkspaceSpec, region: str, sandbox_endpoint: str | None,
-                     backend: str, key_deletion_window_days: int) -> None:
+def _check_arguments(
+    spec: WorkspaceSpec,
+    region: str,
+    sandbox_endpoint: str | None,
+    backend: str,
+    key_deletion_window_days: int,
+) -> None:
     if backend not in BACKENDS:
         raise ValueError(f"Unknown backend {backend!r}; use one of: {', '.join(BACKENDS)}.")
     if region != spec.cluster.region:
-        raise ValueError(f"The provider region {region!r} is not the cluster's region "
-                         f"{spec.cluster.region!r}; a workspace lives in its cluster's region.")
+        raise ValueError(
+            f"The provider region {region!r} is not the cluster's region "
+            f"{spec.cluster.region!r}; a workspace lives in its cluster's region."
+        )
     low, high = KEY_DELETION_WINDOW_DAYS
     days = key_deletion_window_days
     if isinstance(days, bool) or not isinstance(days, int) or not low <= days <= high:
@@ -81,8 +88,9 @@ def _check_arguments(spec: WorkspaceSpec, region: str, sandbox_endpoint: str | N
 # --- terraform.tfvars.json: every user value ------------------------------------------------
 
 
-def _tfvars(spec: WorkspaceSpec, permissions_boundary_arn: str | None,
-            key_deletion_window_days: int) -> Json:
+def _tfvars(
+    spec: WorkspaceSpec, permissions_boundary_arn: str | None, key_deletion_window_days: int
+) -> Json:
     cluster = spec.cluster
     slug = naming.workspace_slug(spec)
     return {
@@ -99,8 +107,11 @@ def _tfvars(spec: WorkspaceSpec, permissions_boundary_arn: str | None,
         "kms_alias": naming.kms_alias(spec),
         "kms_description": f"IRSA workspace key for {slug}",
         "key_deletion_window_days": key_deletion_window_days,
-        "tags": {"ManagedBy": "irsa-portal", "Cluster": cluster.name,
-                 "Microservice": spec.microservice},
+        "tags": {
+            "ManagedBy": "irsa-portal",
+            "Cluster": cluster.name,
+            "Microservice": spec.microservice,
+        },
         "dynamodb_tables": {r.name: _table(spec, r) for r in _of_kind(spec, "dynamodb_table")},
         "s3_buckets": {r.name: _bucket(spec, r) for r in _of_kind(spec, "s3_bucket")},
     }
@@ -153,18 +164,29 @@ def _main(*, backend: str, sandbox: bool) -> Json:
 
 
 def _variables(sandbox: bool) -> Json:
-    strings = ("region", "partition", "account_id", "role_name", "role_path", "oidc_provider_arn",
-               "oidc_issuer", "kms_alias", "kms_description")
+    strings = (
+        "region",
+        "partition",
+        "account_id",
+        "role_name",
+        "role_path",
+        "oidc_provider_arn",
+        "oidc_issuer",
+        "kms_alias",
+        "kms_description",
+    )
     variables: Json = {name: {"type": "string"} for name in strings}
-    variables.update({
-        "permissions_boundary_arn": {"type": "string", "default": None},
-        "service_account_subjects": {"type": "list(string)"},
-        "via_services": {"type": "list(string)"},
-        "key_deletion_window_days": {"type": "number"},
-        "tags": {"type": "map(string)"},
-        "dynamodb_tables": {"type": _TABLE_TYPE},
-        "s3_buckets": {"type": _BUCKET_TYPE},
-    })
+    variables.update(
+        {
+            "permissions_boundary_arn": {"type": "string", "default": None},
+            "service_account_subjects": {"type": "list(string)"},
+            "via_services": {"type": "list(string)"},
+            "key_deletion_window_days": {"type": "number"},
+            "tags": {"type": "map(string)"},
+            "dynamodb_tables": {"type": _TABLE_TYPE},
+            "s3_buckets": {"type": _BUCKET_TYPE},
+        }
+    )
     if sandbox:
         variables["sandbox_endpoint"] = {"type": "string"}
     return variables
@@ -202,18 +224,31 @@ def _locals() -> Json:
         "key_policy": {
             "Version": policies.POLICY_VERSION,
             "Statement": [
-                {"Sid": "AccountAdministration", "Effect": "Allow", "Principal": root,
-                 "Action": "${local.catalog.kms_key.administration_actions}",
-                 "Resource": key_arn},
-                {"Sid": "AccountGrantsForAwsServices", "Effect": "Allow", "Principal": root,
-                 "Action": "${local.catalog.kms_key.service_grant_actions}",
-                 "Resource": key_arn,
-                 "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}},
-                {"Sid": "ServiceRoleUse", "Effect": "Allow",
-                 "Principal": {"AWS": "${module.irsa.role_arn}"},
-                 "Action": "${module.irsa.kms_actions}", "Resource": key_arn,
-                 "Condition": {"StringEquals": {
-                     "kms:ViaService": "${sort(distinct(var.via_services))}"}}},
+                {
+                    "Sid": "AccountAdministration",
+                    "Effect": "Allow",
+                    "Principal": root,
+                    "Action": "${local.catalog.kms_key.administration_actions}",
+                    "Resource": key_arn,
+                },
+                {
+                    "Sid": "AccountGrantsForAwsServices",
+                    "Effect": "Allow",
+                    "Principal": root,
+                    "Action": "${local.catalog.kms_key.service_grant_actions}",
+                    "Resource": key_arn,
+                    "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                },
+                {
+                    "Sid": "ServiceRoleUse",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "${module.irsa.role_arn}"},
+                    "Action": "${module.irsa.kms_actions}",
+                    "Resource": key_arn,
+                    "Condition": {
+                        "StringEquals": {"kms:ViaService": "${sort(distinct(var.via_services))}"}
+                    },
+                },
             ],
         },
     }

@@ -152,9 +152,7 @@ def _run_streaming(
     stdout: list[str] = []
     stderr: list[str] = []
     readers = [
-        threading.Thread(
-            target=_pump, args=(process.stdout, stdout, stdout_sink), daemon=True
-        ),
+        threading.Thread(target=_pump, args=(process.stdout, stdout, stdout_sink), daemon=True),
         threading.Thread(target=_pump, args=(process.stderr, stderr, sink), daemon=True),
     ]
     for reader in readers:

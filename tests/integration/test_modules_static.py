@@ -56,14 +56,27 @@ def tf_env(tmp_path_factory) -> dict[str, str]:
     config.write_text(CLI_CONFIG % PROVIDER_MIRROR)
     cache = home / "plugin-cache"
     cache.mkdir()
-    return {**os.environ, "TF_CLI_CONFIG_FILE": str(config), "TF_PLUGIN_CACHE_DIR": str(cache),
-            "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
+    return {
+        **os.environ,
+        "TF_CLI_CONFIG_FILE": str(config),
+        "TF_PLUGIN_CACHE_DIR": str(cache),
+        "TF_IN_AUTOMATION": "1",
+        "CHECKPOINT_DISABLE": "1",
+    }
 
 
-def terraform(binary: str, env: dict[str, str], cwd: Path,
-              *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([binary, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=TIMEOUT_SECONDS, check=False)
+def terraform(
+    binary: str, env: dict[str, str], cwd: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [binary, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        check=False,
+    )
 
 
 def init_and_validate(binary: str, env: dict[str, str], workdir: Path) -> dict:
@@ -74,8 +87,17 @@ def init_and_validate(binary: str, env: dict[str, str], workdir: Path) -> dict:
 
 
 def test_modules_are_formatted(tf_binary: str, tf_env: dict[str, str]):
-    result = terraform(tf_binary, tf_env, REPO_ROOT, "fmt", "-check", "-recursive", "-diff",
-                       "-no-color", str(MODULES_DIR))
+    result = terraform(
+        tf_binary,
+        tf_env,
+        REPO_ROOT,
+        "fmt",
+        "-check",
+        "-recursive",
+        "-diff",
+        "-no-color",
+        str(MODULES_DIR),
+    )
     hint = "run `terraform fmt -recursive terraform/modules`"
     assert result.returncode == 0, f"{hint}:\n{result.stdout}{result.stderr}"
 
@@ -83,19 +105,28 @@ def test_modules_are_formatted(tf_binary: str, tf_env: dict[str, str]):
 @pytest.mark.parametrize("module", MODULES)
 def test_module_validates(module: str, tf_binary: str, tf_env: dict[str, str], tmp_path: Path):
     workdir = tmp_path / module
-    shutil.copytree(MODULES_DIR / module, workdir,
-                    ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl"))
+    shutil.copytree(
+        MODULES_DIR / module,
+        workdir,
+        ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl"),
+    )
     report = init_and_validate(tf_binary, tf_env, workdir)
     assert report["valid"], json.dumps(report["diagnostics"], indent=1)
 
 
 @pytest.mark.parametrize("sandbox_endpoint", [None, "http://127.0.0.1:4566"])
 @pytest.mark.parametrize("backend", ["local", "pg", "s3"])
-def test_rendered_root_validates(backend: str, sandbox_endpoint: str | None, tf_binary: str,
-                                 tf_env: dict[str, str], tmp_path: Path):
+def test_rendered_root_validates(
+    backend: str,
+    sandbox_endpoint: str | None,
+    tf_binary: str,
+    tf_env: dict[str, str],
+    tmp_path: Path,
+):
     spec = parse_workspace_spec(json.loads(REFERENCE.read_text()))
-    files = render_workspace(spec, region=spec.cluster.region, backend=backend,
-                             sandbox_endpoint=sandbox_endpoint)
+    files = render_workspace(
+        spec, region=spec.cluster.region, backend=backend, sandbox_endpoint=sandbox_endpoint
+    )
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     (tmp_path / "modules").symlink_to(MODULES_DIR, target_is_directory=True)

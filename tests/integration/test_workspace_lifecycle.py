@@ -36,7 +36,7 @@ def test_reference_workspace_applies_and_matches_the_preview(
     assert any("aws_iam_role.this" in a for a in plan.summary["add"])
     out = runner.apply(plan.plan_file)
     assert out == runner.outputs(), "the apply's own outputs differ from `output -json`"
-    assert "Outputs:" in log and f"  role_arn = \"{naming.role_arn(spec)}\"" in log
+    assert "Outputs:" in log and f'  role_arn = "{naming.role_arn(spec)}"' in log
     key_arn = out["kms_key_arn"]
 
     iam, kms = aws("iam"), aws("kms")

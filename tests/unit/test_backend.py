@@ -27,7 +27,9 @@ def config(kind: str, state_key: str = "irsa_ws_7", **extra):
 def test_pg_password_travels_only_in_the_environment():
     backend = config("pg")
     assert backend.options["schema_name"] == "irsa_ws_7"
-    assert backend.options["conn_str"] == "postgres://portal@db.internal:5432/portal?sslmode=disable"
+    assert (
+        backend.options["conn_str"] == "postgres://portal@db.internal:5432/portal?sslmode=disable"
+    )
     assert "s3cr3t-pw" not in " ".join(backend.options.values())
     assert backend.secret_env == {"PGPASSWORD": "s3cr3t-pw"}
     assert backend.secrets() == ["s3cr3t-pw"]

@@ -33,15 +33,27 @@ OTHER = {
         "account_id": "210987654321",
         "region": "ap-southeast-2",
         "oidc_provider_arn": "arn:aws:iam::210987654321:oidc-provider/"
-                             "oidc.eks.ap-southeast-2.amazonaws.com/id/F00DFACE0123456789ABCDEF01234567",
+        "oidc.eks.ap-southeast-2.amazonaws.com/id/F00DFACE0123456789ABCDEF01234567",
     },
     "resources": [
-        {"kind": "dynamodb_table", "name": "gizmo-items", "access": "read",
-         "settings": {"partition_key": {"name": "gizmo_pk", "type": "N"},
-                      "sort_key": {"name": "gizmo_sk", "type": "B"},
-                      "billing_mode": "PROVISIONED", "read_capacity": 7, "write_capacity": 3}},
-        {"kind": "s3_bucket", "name": "gizmo-files", "access": "read_write",
-         "settings": {"versioning": False}},
+        {
+            "kind": "dynamodb_table",
+            "name": "gizmo-items",
+            "access": "read",
+            "settings": {
+                "partition_key": {"name": "gizmo_pk", "type": "N"},
+                "sort_key": {"name": "gizmo_sk", "type": "B"},
+                "billing_mode": "PROVISIONED",
+                "read_capacity": 7,
+                "write_capacity": 3,
+            },
+        },
+        {
+            "kind": "s3_bucket",
+            "name": "gizmo-files",
+            "access": "read_write",
+            "settings": {"versioning": False},
+        },
     ],
 }
 SPECS = {"reference": REFERENCE, "other": OTHER}
@@ -49,8 +61,18 @@ KINDS = set(load_catalog().kinds)
 # Settings vocabulary: fixed words, not user data. They may occur inside longer identifiers
 # ("read_capacity"), never as a value or key of their own. Kinds name the modules (one per kind).
 VOCABULARY = {"read", "read_write"} | set(DYNAMODB_KEY_TYPES) | set(DYNAMODB_BILLING_MODES)
-ROOT_OUTPUTS = {"role_arn", "role_name", "policy_arn", "policy_json", "trust_policy_json",
-                "kms_key_arn", "kms_key_id", "kms_alias", "key_policy_json", "resource_arns"}
+ROOT_OUTPUTS = {
+    "role_arn",
+    "role_name",
+    "policy_arn",
+    "policy_json",
+    "trust_policy_json",
+    "kms_key_arn",
+    "kms_key_id",
+    "kms_alias",
+    "key_policy_json",
+    "resource_arns",
+}
 
 
 def render(data: dict, **kwargs: Any) -> tuple[dict, dict, str]:
@@ -83,17 +105,21 @@ def values(value: Any) -> list[str]:
 
 def user_values(data: dict) -> set[str]:
     spec = parse_workspace_spec(data)
-    derived = {naming.role_name(spec), naming.kms_alias(spec), spec.cluster.oidc_issuer,
-               *policies.service_account_subjects(spec), *policies.via_services(spec),
-               *(naming.physical_name(spec, r) for r in spec.resources)}
+    derived = {
+        naming.role_name(spec),
+        naming.kms_alias(spec),
+        spec.cluster.oidc_issuer,
+        *policies.service_account_subjects(spec),
+        *policies.via_services(spec),
+        *(naming.physical_name(spec, r) for r in spec.resources),
+    }
     return set(values(data)) | derived
 
 
 @pytest.mark.parametrize("sandbox", [None, SANDBOX])
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_no_user_value_in_main(name: str, sandbox: str | None):
-    main, _, text = render(SPECS[name], sandbox_endpoint=sandbox,
-                           permissions_boundary_arn=BOUNDARY)
+    main, _, text = render(SPECS[name], sandbox_endpoint=sandbox, permissions_boundary_arn=BOUNDARY)
     tokens = set(strings(main))
     for value in sorted(user_values(SPECS[name]) - KINDS | {BOUNDARY, SANDBOX}):
         if value in VOCABULARY:
@@ -104,8 +130,9 @@ def test_no_user_value_in_main(name: str, sandbox: str | None):
 
 @pytest.mark.parametrize("sandbox", [None, SANDBOX])
 def test_main_is_the_same_for_every_spec(sandbox: str | None):
-    assert render(REFERENCE, sandbox_endpoint=sandbox)[2] == render(OTHER,
-                                                                     sandbox_endpoint=sandbox)[2]
+    assert (
+        render(REFERENCE, sandbox_endpoint=sandbox)[2] == render(OTHER, sandbox_endpoint=sandbox)[2]
+    )
 
 
 def test_files_are_sorted_indented_json_with_trailing_newline():
@@ -136,14 +163,26 @@ def test_tfvars_carry_the_derived_names_and_settings():
     assert tfvars["oidc_issuer"] == spec.cluster.oidc_issuer
     assert tfvars["permissions_boundary_arn"] == BOUNDARY
     assert tfvars["key_deletion_window_days"] == 30
-    assert tfvars["dynamodb_tables"] == {"gizmo-items": {
-        "kind": "dynamodb_table", "access": "read", "name": "kiwi-prod-zebra-ledger-gizmo-items",
-        "hash_key": {"name": "gizmo_pk", "type": "N"},
-        "range_key": {"name": "gizmo_sk", "type": "B"},
-        "billing_mode": "PROVISIONED", "read_capacity": 7, "write_capacity": 3}}
-    assert tfvars["s3_buckets"] == {"gizmo-files": {
-        "kind": "s3_bucket", "access": "read_write", "name": "kiwi-prod-zebra-ledger-gizmo-files",
-        "versioning": False}}
+    assert tfvars["dynamodb_tables"] == {
+        "gizmo-items": {
+            "kind": "dynamodb_table",
+            "access": "read",
+            "name": "kiwi-prod-zebra-ledger-gizmo-items",
+            "hash_key": {"name": "gizmo_pk", "type": "N"},
+            "range_key": {"name": "gizmo_sk", "type": "B"},
+            "billing_mode": "PROVISIONED",
+            "read_capacity": 7,
+            "write_capacity": 3,
+        }
+    }
+    assert tfvars["s3_buckets"] == {
+        "gizmo-files": {
+            "kind": "s3_bucket",
+            "access": "read_write",
+            "name": "kiwi-prod-zebra-ledger-gizmo-files",
+            "versioning": False,
+        }
+    }
 
 
 def test_defaults_in_tfvars():
@@ -152,14 +191,18 @@ def test_defaults_in_tfvars():
     assert tfvars["key_deletion_window_days"] == 7
     table = tfvars["dynamodb_tables"]["orders"]
     assert (table["range_key"], table["read_capacity"], table["billing_mode"]) == (
-        None, None, "PAY_PER_REQUEST")
+        None,
+        None,
+        "PAY_PER_REQUEST",
+    )
     assert "sandbox_endpoint" not in tfvars
 
 
 def test_real_aws_provider_has_no_sandbox_settings():
     main, _, text = render(REFERENCE)
-    assert main["provider"] == {"aws": {"region": "${var.region}",
-                                        "allowed_account_ids": ["${var.account_id}"]}}
+    assert main["provider"] == {
+        "aws": {"region": "${var.region}", "allowed_account_ids": ["${var.account_id}"]}
+    }
     assert "sandbox_endpoint" not in main["variable"]
     assert "deny_insecure_transport" not in main["module"]["s3_bucket"]
     for word in ("endpoints", "skip_", "s3_use_path_style", "127.0.0.1", "localhost"):
@@ -171,8 +214,13 @@ def test_sandbox_provider_points_every_service_at_the_endpoint():
     aws = main["provider"]["aws"]
     assert aws["endpoints"] == {s: "${var.sandbox_endpoint}" for s in SANDBOX_SERVICES}
     assert set(SANDBOX_SERVICES) == {"iam", "sts", "kms", "dynamodb", "s3"}
-    for flag in ("s3_use_path_style", "skip_credentials_validation", "skip_metadata_api_check",
-                 "skip_requesting_account_id", "skip_region_validation"):
+    for flag in (
+        "s3_use_path_style",
+        "skip_credentials_validation",
+        "skip_metadata_api_check",
+        "skip_requesting_account_id",
+        "skip_region_validation",
+    ):
         assert aws[flag] is True, flag
     assert tfvars["sandbox_endpoint"] == SANDBOX
     assert main["module"]["s3_bucket"]["deny_insecure_transport"] is False
@@ -209,14 +257,17 @@ def test_key_policy_statements_follow_the_python_builder():
     assert rendered["Statement"][1]["Condition"] == expected["Statement"][1]["Condition"]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"backend": "consul"}, "Unknown backend"),
-    ({"region": "us-east-1"}, "not the cluster's region"),
-    ({"key_deletion_window_days": 6}, "from 7 to 30"),
-    ({"key_deletion_window_days": 31}, "from 7 to 30"),
-    ({"key_deletion_window_days": True}, "from 7 to 30"),
-    ({"sandbox_endpoint": "127.0.0.1:5055"}, "http"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"backend": "consul"}, "Unknown backend"),
+        ({"region": "us-east-1"}, "not the cluster's region"),
+        ({"key_deletion_window_days": 6}, "from 7 to 30"),
+        ({"key_deletion_window_days": 31}, "from 7 to 30"),
+        ({"key_deletion_window_days": True}, "from 7 to 30"),
+        ({"sandbox_endpoint": "127.0.0.1:5055"}, "http"),
+    ],
+)
 def test_bad_arguments_are_refused(kwargs: dict, message: str):
     spec = parse_workspace_spec(REFERENCE)
     kwargs = {"region": "eu-west-1", **kwargs}
