@@ -15,7 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from provisioning import selectors, selectors_api
+from provisioning import selectors
 from provisioning.forms import DecommissionForm, RegisterForm, ReviewForm, SpecEditor, SpecForm
 from provisioning.iam.policies import render_policies
 from provisioning.iam.spec import SpecError
@@ -65,14 +65,14 @@ def _get_microservice_for_user(request: HttpRequest, name: str) -> Microservice:
 
 def _get_change_for_user(request: HttpRequest, pk: int) -> ChangeRequest:
     try:
-        return selectors_api.change_request_list_for_user(user=request.user).get(pk=pk)
+        return selectors.change_request_list_for_user(user=request.user).get(pk=pk)
     except ChangeRequest.DoesNotExist:
         raise Http404("No such change request.") from None
 
 
 def _get_run_for_user(request: HttpRequest, pk: int) -> Run:
     try:
-        return selectors_api.run_list_for_user(user=request.user).get(pk=pk)
+        return selectors.run_list_for_user(user=request.user).get(pk=pk)
     except Run.DoesNotExist:
         raise Http404("No such run.") from None
 
@@ -160,7 +160,7 @@ def _manifest(microservice: Microservice, workspace: Workspace) -> str:
 @login_required
 @require_http_methods(["GET", "POST"])
 def microservice_register_view(request: HttpRequest) -> HttpResponse:
-    teams = selectors_api.team_list_for_user(user=request.user)
+    teams = selectors.team_list_for_user(user=request.user)
     if request.method == "GET":
         editor = SpecEditor.build(RegisterForm, teams=teams)
         return render(request, "provisioning/register.html", {"editor": editor})
@@ -196,7 +196,7 @@ def microservice_propose(request: HttpRequest, name: str) -> HttpResponse:
     if not can_edit_microservice(request.user, microservice):
         raise PermissionDenied("Only the owning team can change this microservice.")
     if request.method == "GET":
-        live = selectors_api.microservice_live_spec(microservice=microservice)
+        live = selectors.microservice_live_spec(microservice=microservice)
         editor = SpecEditor.build(
             SpecForm,
             initial={**live, "justification": ""},
@@ -265,7 +265,7 @@ def _render_change(
     request: HttpRequest, change: ChangeRequest, *, review_form: ReviewForm | None = None
 ) -> HttpResponse:
     microservice = change.microservice
-    plans = selectors_api.change_request_latest_plans(change_request=change)
+    plans = selectors.change_request_latest_plans(change_request=change)
     can_edit = can_edit_microservice(request.user, microservice)
     return render(
         request,
@@ -418,7 +418,7 @@ def change_request_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 def review_queue(request: HttpRequest) -> HttpResponse:
     if not is_reviewer(request.user):
         raise PermissionDenied("The review queue is for security reviewers.")
-    queue = selectors_api.change_request_review_queue(user=request.user)
+    queue = selectors.change_request_review_queue(user=request.user)
     return render(request, "provisioning/review_queue.html", {"queue": queue})
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from provisioning import selectors_api
+from provisioning import selectors
 from provisioning.models import (
     ChangeKind,
     ChangeRequest,
@@ -53,7 +53,7 @@ class ResourceListField(serializers.ListField):
 
 
 def _clusters_by_name(names: list[str], user: Any) -> list[Cluster]:
-    found = {c.name: c for c in selectors_api.cluster_list(user=user).filter(name__in=names)}
+    found = {c.name: c for c in selectors.cluster_list(user=user).filter(name__in=names)}
     missing = [n for n in names if n not in found]
     if missing:
         raise serializers.ValidationError(
@@ -95,7 +95,7 @@ class MicroserviceRegisterSerializer(RefuseUnknownFieldsMixin, serializers.Seria
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
     def validate_team(self, value: str) -> Any:
-        teams = selectors_api.team_list_for_user(user=self.context["request"].user)
+        teams = selectors.team_list_for_user(user=self.context["request"].user)
         team = teams.filter(name=value).first()
         if team is None:
             mine = ", ".join(t.name for t in teams) or "none"

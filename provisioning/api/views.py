@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from provisioning import selectors, selectors_api
+from provisioning import selectors
 from provisioning.api import serializers as s
 from provisioning.iam.spec import SpecError
 from provisioning.models import ChangeKind, ChangeRequest, ChangeStatus, Microservice, Review, Run
@@ -77,7 +77,7 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
 
 
 def _change_requests(user: Any) -> QuerySet[ChangeRequest]:
-    return selectors_api.change_request_list_for_user(user=user).prefetch_related(
+    return selectors.change_request_list_for_user(user=user).prefetch_related(
         Prefetch(
             "runs",
             queryset=Run.objects.select_related("workspace__cluster").order_by("created_at", "pk"),
@@ -100,7 +100,7 @@ class ClusterList(generics.ListAPIView):
     serializer_class = s.ClusterSerializer
 
     def get_queryset(self):
-        return selectors_api.cluster_list(user=self.request.user)
+        return selectors.cluster_list(user=self.request.user)
 
 
 def _microservices(user: Any) -> QuerySet[Microservice]:
@@ -212,7 +212,7 @@ class _ChangeRequestAction(generics.GenericAPIView):
     serializer_class = s.EmptySerializer
 
     def get_queryset(self):
-        return selectors_api.change_request_list_for_user(user=self.request.user)
+        return selectors.change_request_list_for_user(user=self.request.user)
 
     def post(self, request: Request, pk: int) -> Response:
         change = self.get_object()
@@ -275,6 +275,6 @@ class RunDetail(generics.RetrieveAPIView):
         return {**super().get_serializer_context(), "with_log": True}
 
     def get_queryset(self):
-        return selectors_api.run_list_for_user(user=self.request.user).select_related(
+        return selectors.run_list_for_user(user=self.request.user).select_related(
             "workspace__microservice"
         )

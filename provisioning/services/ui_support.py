@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from provisioning.models import ChangeKind, ChangeRequest, Microservice
-from provisioning.selectors_api import microservice_live_spec
+from provisioning.selectors import microservice_live_spec
 from provisioning.services.changes import change_request_create
 
 

@@ -1,0 +1,30 @@
+"""Reads for the pages, the REST API and the services, one module per area.
+
+Everything a user may see is derived from ``microservice_list_for_user``: a change request, a
+workspace or a run is visible exactly when its microservice is. The names are re-exported here so
+callers write ``from provisioning.selectors import ...`` without knowing the module layout.
+"""
+
+from provisioning.selectors.changes import (
+    change_request_latest_plans,
+    change_request_list_for_user,
+    change_request_review_queue,
+)
+from provisioning.selectors.microservices import (
+    cluster_list,
+    microservice_list_for_user,
+    microservice_live_spec,
+    team_list_for_user,
+)
+from provisioning.selectors.runs import run_list_for_user
+
+__all__ = [
+    "change_request_latest_plans",
+    "change_request_list_for_user",
+    "change_request_review_queue",
+    "cluster_list",
+    "microservice_list_for_user",
+    "microservice_live_spec",
+    "run_list_for_user",
+    "team_list_for_user",
+]
