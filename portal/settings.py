@@ -176,6 +176,12 @@ AWS_ENDPOINT_URL = os.environ.get("AWS_ENDPOINT_URL", "")
 IRSA_PERMISSIONS_BOUNDARY_ARN = os.environ.get("IRSA_PERMISSIONS_BOUNDARY_ARN", "")
 RUN_LOG_MAX_BYTES = env_int("RUN_LOG_MAX_BYTES", 1_000_000)
 
+# --- Security review ------------------------------------------------------------------------
+# Namespaces no microservice may trust into: the cluster's own workloads run there.
+SYSTEM_NAMESPACES = env_list("SYSTEM_NAMESPACES", "kube-system,kube-public,kube-node-lease,default")
+# Approve, without a human, change requests whose analysis shows only removed access.
+AUTO_APPROVE_NO_NEW_ACCESS = env_bool("AUTO_APPROVE_NO_NEW_ACCESS", False)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -19,6 +19,16 @@ class ClusterAdmin(admin.ModelAdmin):
     search_fields = ["name", "account_id"]
 
 
+@admin.register(m.NamespaceOwnership)
+class NamespaceOwnershipAdmin(admin.ModelAdmin):
+    """Assign a cluster's namespaces to teams; other teams' requests for them are refused."""
+
+    list_display = ["namespace", "cluster", "team", "created_at"]
+    list_filter = ["cluster", "team"]
+    search_fields = ["namespace", "team__name"]
+    autocomplete_fields = ["team"]
+
+
 class ResourceInline(admin.TabularInline):
     model = m.Resource
     extra = 0
@@ -49,7 +59,14 @@ class WorkspaceAdmin(admin.ModelAdmin):
 class ReviewInline(admin.TabularInline):
     model = m.Review
     extra = 0
-    readonly_fields = ["reviewer", "decision", "comment", "plan_hashes", "created_at"]
+    readonly_fields = [
+        "reviewer",
+        "automatic",
+        "decision",
+        "comment",
+        "plan_hashes",
+        "created_at",
+    ]
     can_delete = False
 
 

@@ -16,6 +16,7 @@ from provisioning.selectors.microservices import (
     microservice_live_spec,
     team_list_for_user,
 )
+from provisioning.selectors.namespaces import namespace_conflicts
 from provisioning.selectors.runs import run_list_for_user
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "cluster_list",
     "microservice_list_for_user",
     "microservice_live_spec",
+    "namespace_conflicts",
     "run_list_for_user",
     "team_list_for_user",
 ]

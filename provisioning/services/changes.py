@@ -26,6 +26,7 @@ from provisioning.models import (
     WorkspaceStatus,
 )
 from provisioning.permissions import can_approve, can_edit_microservice
+from provisioning.selectors import namespace_conflicts
 from provisioning.services.audit import audit_record
 from provisioning.services.runs import run_enqueue
 from provisioning.specs import build_workspace_spec, workspace_spec_data
@@ -68,7 +69,7 @@ def change_request_create(
         raise SpecError({"justification": ["Say why the service needs this change."]})
     clusters = list(Cluster.objects.filter(name__in=spec.get("clusters", [])))
     if kind != ChangeKind.DECOMMISSION:
-        _validate_for_clusters(microservice.name, spec, clusters)
+        _validate_for_clusters(microservice, spec, clusters)
     try:
         with transaction.atomic():
             change = ChangeRequest.objects.create(
@@ -111,7 +112,9 @@ def _check_spec_shape(spec: Any) -> None:
         raise SpecError(errors)
 
 
-def _validate_for_clusters(name: str, spec: dict[str, Any], clusters: list[Cluster]) -> None:
+def _validate_for_clusters(
+    microservice: Microservice, spec: dict[str, Any], clusters: list[Cluster]
+) -> None:
     known = {c.name for c in clusters}
     missing = [n for n in spec.get("clusters", []) if n not in known]
     if missing or not clusters:
@@ -126,12 +129,21 @@ def _validate_for_clusters(name: str, spec: dict[str, Any], clusters: list[Clust
         )
     for cluster in clusters:
         build_workspace_spec(
-            microservice=name,
+            microservice=microservice.name,
             namespace=spec["namespace"],
             service_accounts=spec["service_accounts"],
             resources=spec["resources"],
             cluster=cluster,
         )
+    conflicts = namespace_conflicts(
+        team=microservice.team,
+        microservice_name=microservice.name,
+        namespace=spec["namespace"],
+        service_accounts=spec["service_accounts"],
+        clusters=clusters,
+    )
+    if conflicts:
+        raise SpecError(conflicts)
 
 
 def change_request_submit(*, actor: Any, change_request: ChangeRequest) -> list[Run]:

@@ -13,6 +13,7 @@ from provisioning.models import (
     Microservice,
     Team,
 )
+from provisioning.selectors import namespace_conflicts
 from provisioning.services.audit import audit_record
 from provisioning.specs import build_workspace_spec
 
@@ -49,6 +50,15 @@ def microservice_register(
             resources=resources,
             cluster=cluster,
         )
+    conflicts = namespace_conflicts(
+        team=team,
+        microservice_name=name,
+        namespace=namespace,
+        service_accounts=service_accounts,
+        clusters=clusters,
+    )
+    if conflicts:
+        raise SpecError(conflicts)
     if Microservice.objects.filter(name=name).exists():
         raise SpecError(
             {

@@ -1,4 +1,5 @@
-"""Load the demo: a team, a cluster, a developer, a teammate and a security reviewer.
+"""Load the demo: a team, a cluster (namespace `shop` belongs to the team), a developer, a
+security reviewer and a platform admin.
 
 Idempotent. Passwords are generated on every run and printed once: only their hashes are stored.
 """
@@ -12,7 +13,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from provisioning.models import Cluster, Environment, Team
+from provisioning.models import Cluster, Environment, NamespaceOwnership, Team
 from provisioning.permissions import SECURITY_GROUP
 from sandbox.demo import DEMO_OIDC_ID
 
@@ -41,7 +42,7 @@ class Command(BaseCommand):
             raise SystemExit(2)
         with transaction.atomic():
             team, _ = Team.objects.get_or_create(name="payments")
-            Cluster.objects.get_or_create(
+            cluster, _ = Cluster.objects.get_or_create(
                 name="demo",
                 defaults={
                     "environment": Environment.DEV,
@@ -50,6 +51,10 @@ class Command(BaseCommand):
                     "oidc_provider_arn": demo_oidc_provider_arn(),
                     "node_role_arn": f"arn:aws:iam::{DEMO_ACCOUNT_ID}:role/demo-eks-node",
                 },
+            )
+            # The demo service runs in `shop`: no other team may put a trust subject there.
+            NamespaceOwnership.objects.get_or_create(
+                cluster=cluster, namespace="shop", defaults={"team": team}
             )
             security, _ = Group.objects.get_or_create(name=SECURITY_GROUP)
             logins = [self._user(name, team, security, *flags) for name, *flags in DEMO_USERS]
