@@ -158,6 +158,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "provisioning.check_drift",
         "schedule": float(env_int("DRIFT_CHECK_INTERVAL", 6 * 3600)),
     },
+    # The node role audit runs on the drift checks' schedule: both look for changes made by hand.
+    "audit-node-roles": {
+        "task": "provisioning.audit_node_roles",
+        "schedule": float(env_int("DRIFT_CHECK_INTERVAL", 6 * 3600)),
+    },
 }
 
 # --- Terraform and AWS ----------------------------------------------------------------------
@@ -175,6 +180,24 @@ AWS_REGION = os.environ.get("AWS_REGION", "us-east-1")
 AWS_ENDPOINT_URL = os.environ.get("AWS_ENDPOINT_URL", "")
 IRSA_PERMISSIONS_BOUNDARY_ARN = os.environ.get("IRSA_PERMISSIONS_BOUNDARY_ARN", "")
 RUN_LOG_MAX_BYTES = env_int("RUN_LOG_MAX_BYTES", 1_000_000)
+
+# --- Verification after apply (provisioning.verification) -----------------------------------
+# Prove every apply live: the role assumed as its pods would, the access matrix probed.
+VERIFY_AFTER_APPLY = env_bool("VERIFY_AFTER_APPLY", True)
+# Where the worker gets service-account tokens (the sandbox's /_sandbox/oidc/token). Empty (real
+# AWS, where no one can mint a pod's token): the role is read back and IAM's simulator is asked.
+IRSA_TOKEN_MINT_URL = os.environ.get("IRSA_TOKEN_MINT_URL", "")
+
+# --- Notifications (provisioning.notifications) ---------------------------------------------
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "irsa-portal@localhost")
+# Security's addresses for failed verifications, besides the security group's members.
+SECURITY_NOTIFY_EMAILS = env_list("SECURITY_NOTIFY_EMAILS", "")
 
 # --- Security review ------------------------------------------------------------------------
 # Namespaces no microservice may trust into: the cluster's own workloads run there.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from provisioning.notifications.tasks import send_email  # noqa: F401 - registers with the worker
 from provisioning.services import runs
 from provisioning.services.execution import run_execute
 
@@ -43,3 +44,28 @@ def dispatch_queued_runs() -> list[int]:
 @shared_task(name="provisioning.check_drift", ignore_result=True)
 def check_drift() -> list[int]:
     return runs.workspaces_check_drift()
+
+
+# Verification and node role audits (provisioning.verification).
+
+VERIFY_TASK = {"ignore_result": True, "time_limit": 900, "soft_time_limit": 840}
+
+
+@shared_task(name="provisioning.verify_workspace", **VERIFY_TASK)
+def verify_workspace(workspace_id: int, actor_id: int | None = None) -> str:
+    from django.contrib.auth import get_user_model
+
+    from provisioning.models import Workspace
+    from provisioning.verification.services import workspace_verify
+
+    workspace = Workspace.objects.select_related("microservice", "cluster").get(pk=workspace_id)
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    workspace_verify(workspace=workspace, actor=actor)
+    return Workspace.objects.get(pk=workspace_id).verification_status
+
+
+@shared_task(name="provisioning.audit_node_roles", ignore_result=True, time_limit=600)
+def audit_node_roles() -> list[int]:
+    from provisioning.verification.services import clusters_audit_node_roles
+
+    return clusters_audit_node_roles()

@@ -19,6 +19,7 @@ from provisioning.services import runs
 from provisioning.terraform.backend import BackendError
 from provisioning.terraform.runner import StalePlanError, TerraformError, WorkspaceRunner
 from provisioning.terraform.toolchain import ToolchainError
+from provisioning.verification.services import verification_after_apply
 
 logger = logging.getLogger(__name__)
 POLICY_ATTRIBUTES = {
@@ -101,6 +102,7 @@ def _apply(run: Run, runner: WorkspaceRunner) -> None:
         raise TerraformError("The stored plan does not match its recorded sha256; refusing it.")
     outputs = _step(run, "apply", runner.apply, plan_bytes)
     _record_outputs(run.workspace_id, outputs, destroyed=plan.destroy_plan)
+    verification_after_apply(run=run)  # never raises: a failed proof does not undo the apply
     runs.run_finish(run_id=run.pk, status=RunStatus.SUCCEEDED, exit_code=0, outputs=outputs)
     _after(run)
 

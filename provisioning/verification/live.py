@@ -1,0 +1,246 @@
+"""The live proof: assume the workspace's role as its pods would, and probe the access matrix.
+
+For each service account the worker gets a token from the configured mint
+(``IRSA_TOKEN_MINT_URL``), writes it to a 0600 file in a private directory and starts
+``python -m provisioning.verification.pod`` with exactly a pod's environment. Reads the probes
+need (table key schemas, the buckets' current policies) and the clean-up of what a probe wrote or
+what a sensitive probe should never have been able to do use the worker's own credentials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from provisioning.iam.spec import WorkspaceSpec
+from provisioning.verification import probes as p
+from provisioning.verification.aws import error_code, worker_client
+
+logger = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[2]
+POD_TIMEOUT_S = 120
+MINT_TIMEOUT_S = 10
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class VerificationError(RuntimeError):
+    """The verification could not run (no token, the pod crashed); the message says why."""
+
+
+def verify_live(
+    *,
+    spec: WorkspaceSpec,
+    role_arn: str,
+    rows: Sequence[p.MatrixRowLike],
+    mint_url: str,
+    endpoint_url: str,
+) -> dict[str, Any]:
+    started = time.monotonic()
+    region = spec.cluster.region
+    targets = gather_targets(rows, spec=spec, token=uuid.uuid4().hex[:12])
+    records: list[dict[str, Any]] = []
+    skipped: list[p.Skipped] = []
+    pod = PodLauncher(spec=spec, role_arn=role_arn, mint_url=mint_url, endpoint_url=endpoint_url)
+    assumed: dict[str, Mapping[str, Any]] = {}
+    with _deletion_protected(rows, region=region):
+        for sa in spec.service_accounts:
+            planned, skipped = p.plan_probes(rows, sa=sa, targets=targets)
+            out = pod.run(namespace=spec.namespace, sa=sa, probes=[x.wire() for x in planned])
+            assumed[sa] = out
+            by_id = {r["id"]: r for r in out.get("results", [])}
+            records += [p.interpret(x, by_id.get(x.id)) for x in planned]
+    for trust in p.plan_trust_probes(
+        namespace=spec.namespace, service_accounts=spec.service_accounts
+    ):
+        out = assumed.get(trust.sa) if trust.namespace == spec.namespace else None
+        out = out or pod.run(namespace=trust.namespace, sa=trust.sa, probes=[])
+        records.append(p.interpret_trust(trust, role_arn=role_arn, pod=out))
+    undo_sensitive(records, rows=rows, targets=targets, region=region)
+    clean_probe_data(rows, targets=targets, region=region)
+    result = p.summarize(records, mode="live", duration_s=time.monotonic() - started)
+    result["not_probed"] = [s.__dict__ for s in skipped]
+    return result
+
+
+class PodLauncher:
+    def __init__(self, *, spec: WorkspaceSpec, role_arn: str, mint_url: str, endpoint_url: str):
+        self.issuer = spec.cluster.oidc_issuer
+        self.region = spec.cluster.region
+        self.role_arn = role_arn
+        self.mint_url = mint_url
+        self.endpoint_url = endpoint_url
+
+    def run(self, *, namespace: str, sa: str, probes: list[dict[str, Any]]) -> dict[str, Any]:
+        token = self.mint(p.subject(namespace, sa))
+        with tempfile.TemporaryDirectory(prefix="irsa-pod-") as home:
+            token_file = Path(home) / "token"
+            fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(token)
+            done = subprocess.run(
+                [sys.executable, "-m", "provisioning.verification.pod"],
+                input=json.dumps(probes),
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                env=self.pod_environment(home, str(token_file), sa),
+                timeout=POD_TIMEOUT_S,
+                check=False,
+            )
+        if done.returncode != 0:
+            raise VerificationError(f"the probe pod for {sa} failed: {done.stderr[-500:]}")
+        return json.loads(done.stdout)
+
+    def pod_environment(self, home: str, token_file: str, sa: str) -> dict[str, str]:
+        """What EKS's pod identity webhook gives a pod, and nothing of the worker's own."""
+        env = {
+            "AWS_ROLE_ARN": self.role_arn,
+            "AWS_WEB_IDENTITY_TOKEN_FILE": token_file,
+            "AWS_ROLE_SESSION_NAME": f"irsa-verify-{sa}"[:64],
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_STS_REGIONAL_ENDPOINTS": "regional",
+            "HOME": home,
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        }
+        if self.endpoint_url:
+            env["AWS_ENDPOINT_URL"] = self.endpoint_url
+        return env
+
+    def mint(self, sub: str) -> str:
+        body = json.dumps({"issuer": self.issuer, "sub": sub, "aud": "sts.amazonaws.com"})
+        # The URL is the operator's IRSA_TOKEN_MINT_URL setting, never a user value.
+        request = urllib.request.Request(  # noqa: S310
+            self.mint_url,
+            data=body.encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with _DIRECT.open(request, timeout=MINT_TIMEOUT_S) as response:
+                return json.loads(response.read())["token"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise VerificationError(
+                f"no service-account token from IRSA_TOKEN_MINT_URL for {sub}: {exc}"
+            ) from exc
+
+
+def gather_targets(
+    rows: Sequence[p.MatrixRowLike], *, spec: WorkspaceSpec, token: str
+) -> p.ProbeTargets:
+    region = spec.cluster.region
+    tables = {
+        r.resource for r in rows if r.kind == "dynamodb_table" and "/index/" not in r.resource
+    }
+    buckets = {p.bucket_of(r.resource) for r in rows if r.action == "s3:PutBucketPolicy"}
+    own = sorted(
+        p.bucket_of(r.resource) for r in rows if r.category == "own" and r.kind == "s3_bucket"
+    )
+    return p.ProbeTargets(
+        token=token,
+        table_keys=_table_keys(tables, region),
+        own_buckets=tuple(dict.fromkeys(own)),
+        bucket_policies=_bucket_policies(buckets, region),
+    )
+
+
+def _table_keys(arns: set[str], region: str) -> dict[str, tuple[str, str]]:
+    client = worker_client("dynamodb", region=region)
+    keys: dict[str, tuple[str, str]] = {}
+    for arn in sorted(arns):
+        try:
+            table = client.describe_table(TableName=p.last_segment(arn))["Table"]
+        except Exception as exc:  # the probe is then listed as not probed
+            logger.info("no key schema for %s: %s", arn, exc)
+            continue
+        hash_key = next(k["AttributeName"] for k in table["KeySchema"] if k["KeyType"] == "HASH")
+        types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+        keys[arn] = (hash_key, types[hash_key])
+    return keys
+
+
+def _bucket_policies(buckets: set[str], region: str) -> dict[str, str]:
+    client = worker_client("s3", region=region)
+    found: dict[str, str] = {}
+    for bucket in sorted(buckets):
+        with contextlib.suppress(Exception):
+            found[bucket] = client.get_bucket_policy(Bucket=bucket)["Policy"]
+    return found
+
+
+@contextlib.contextmanager
+def _deletion_protected(rows: Sequence[p.MatrixRowLike], *, region: str) -> Iterator[None]:
+    """The dry-run form of DeleteTable: with deletion protection on, a DeleteTable the role is
+    allowed to make is refused by DynamoDB after authorization (which the pod reports as
+    allowed, failing the verification) instead of deleting the table."""
+    client = worker_client("dynamodb", region=region)
+    names = {p.last_segment(r.resource) for r in rows if r.action == "dynamodb:DeleteTable"}
+    protected: list[str] = []
+    for name in sorted(names):
+        try:
+            if client.describe_table(TableName=name)["Table"].get("DeletionProtectionEnabled"):
+                continue
+            client.update_table(TableName=name, DeletionProtectionEnabled=True)
+            protected.append(name)
+        except Exception as exc:
+            raise VerificationError(f"could not protect table {name} for the probe: {exc}") from exc
+    try:
+        yield
+    finally:
+        for name in protected:
+            client.update_table(TableName=name, DeletionProtectionEnabled=False)
+
+
+def undo_sensitive(
+    records: list[dict[str, Any]],
+    *,
+    rows: Sequence[p.MatrixRowLike],
+    targets: p.ProbeTargets,
+    region: str,
+) -> None:
+    """Reverse what a sensitive probe did if it went through (the verification fails anyway)."""
+    through = [r for r in records if r["actual"] == "allowed" and r["expected"] == "denied"]
+    for record in through:
+        if record["action"] == "kms:ScheduleKeyDeletion":
+            kms = worker_client("kms", region=region)
+            kms.cancel_key_deletion(KeyId=record["resource"])
+            kms.enable_key(KeyId=record["resource"])
+        elif record["action"] == "iam:CreateRole":
+            with contextlib.suppress(Exception):
+                worker_client("iam", region=region).delete_role(
+                    RoleName=p.probe_role_name(targets.token)
+                )
+
+
+def clean_probe_data(
+    rows: Sequence[p.MatrixRowLike], *, targets: p.ProbeTargets, region: str
+) -> None:
+    """Remove every probe item and object version this verification may have written."""
+    dynamodb = worker_client("dynamodb", region=region)
+    for arn, (name, key_type) in targets.table_keys.items():
+        key = {name: {key_type: p.probe_key_value(key_type, targets.token)}}
+        with contextlib.suppress(Exception):
+            dynamodb.delete_item(TableName=p.last_segment(arn), Key=key)
+    s3 = worker_client("s3", region=region)
+    buckets = {p.bucket_of(r.resource) for r in rows if r.kind == "s3_bucket"}
+    for bucket in sorted(buckets):
+        prefix = f"{p.PROBE_PREFIX}/{targets.token}"
+        try:
+            listing = s3.list_object_versions(Bucket=bucket, Prefix=prefix)
+        except Exception as exc:
+            if error_code(exc) in ("NoSuchBucket", "AccessDenied"):
+                continue
+            raise
+        for entry in listing.get("Versions", []) + listing.get("DeleteMarkers", []):
+            s3.delete_object(Bucket=bucket, Key=entry["Key"], VersionId=entry["VersionId"])

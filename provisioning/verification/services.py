@@ -1,0 +1,208 @@
+"""Verification and node role audits as services: run the proof, store it, audit and notify.
+
+``verification_after_apply`` is the one hook the apply run calls; it never raises, because a
+verification that cannot run or fails does not undo an apply: it is recorded on the workspace,
+audited and sent to the requester and security.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from provisioning.iam.spec import WorkspaceSpec, parse_workspace_spec
+from provisioning.models import (
+    ACTIVE_RUN_STATUSES,
+    Cluster,
+    NodeRoleStatus,
+    Run,
+    RunKind,
+    RunStatus,
+    VerificationStatus,
+    Workspace,
+    WorkspaceStatus,
+)
+from provisioning.services.audit import audit_record
+from provisioning.services.runs import RunConflict, run_set_step
+
+logger = logging.getLogger(__name__)
+MAX_NEIGHBOUR_WORKSPACES = 5  # bounds the probes per verification whatever the account's size
+VERIFIABLE = (WorkspaceStatus.APPLIED, WorkspaceStatus.DRIFTED)
+
+
+def verification_after_apply(*, run: Run) -> None:
+    """The apply run's "verify" step, when VERIFY_AFTER_APPLY is on and the apply kept the role."""
+    if not settings.VERIFY_AFTER_APPLY or (run.plan_run and run.plan_run.destroy_plan):
+        return
+    try:
+        run_set_step(run_id=run.pk, step="verify")
+        workspace = Workspace.objects.select_related("microservice", "cluster").get(
+            pk=run.workspace_id
+        )
+        workspace_verify(workspace=workspace, spec_data=run.spec, run=run)
+    except Exception:  # a verification problem must never fail the apply it follows
+        logger.exception("verification after run %s could not run", run.pk)
+
+
+def workspace_verify(
+    *,
+    workspace: Workspace,
+    actor: Any = None,
+    spec_data: dict[str, Any] | None = None,
+    run: Run | None = None,
+) -> dict[str, Any]:
+    """Prove the workspace's access as applied; store, audit and (on failure) notify."""
+    try:
+        spec = parse_workspace_spec(spec_data or applied_spec(workspace))
+        result = prove(workspace=workspace, spec=spec)
+        status = VerificationStatus.FAILED if result["failed"] else VerificationStatus.VERIFIED
+    except Exception as exc:  # recorded as "could not run", with the reason
+        logger.exception("verification of workspace %s could not run", workspace.pk)
+        result = {"mode": _mode(), "probes": [], "failed": [], "error": str(exc)[:500]}
+        status = VerificationStatus.ERROR
+    return _record(workspace, result, status, actor=actor, run=run)
+
+
+def _mode() -> str:
+    return "live" if settings.IRSA_TOKEN_MINT_URL else "simulated"
+
+
+def prove(*, workspace: Workspace, spec: WorkspaceSpec) -> dict[str, Any]:
+    from provisioning.analysis.matrix import access_matrix  # late: helper A's package
+    from provisioning.iam.policies import render_policies
+
+    if not workspace.role_arn:
+        raise ValueError("The workspace has no applied role to verify.")
+    policies = render_policies(spec, key_arn=workspace.kms_key_arn)
+    rows = access_matrix(spec, policies, neighbours=neighbours_of(workspace)).rows
+    if settings.IRSA_TOKEN_MINT_URL:
+        from provisioning.verification.live import verify_live
+
+        return verify_live(
+            spec=spec,
+            role_arn=workspace.role_arn,
+            rows=rows,
+            mint_url=settings.IRSA_TOKEN_MINT_URL,
+            endpoint_url=settings.AWS_ENDPOINT_URL,
+        )
+    from provisioning.verification.simulate import verify_simulated
+
+    return verify_simulated(spec=spec, role_arn=workspace.role_arn, rows=rows)
+
+
+def neighbours_of(workspace: Workspace) -> list[Any]:
+    """Other services' applied tables, buckets and keys in the same account, newest first."""
+    from provisioning.analysis.matrix import NeighbourResource
+
+    others = (
+        Workspace.objects.filter(
+            cluster__account_id=workspace.cluster.account_id, status__in=VERIFIABLE
+        )
+        .exclude(pk=workspace.pk)
+        .exclude(role_arn="")
+        .select_related("microservice")
+        .order_by("-updated_at")[:MAX_NEIGHBOUR_WORKSPACES]
+    )
+    found = []
+    for other in others:
+        owner = other.microservice.name
+        for key, arn in sorted(other.resource_arns.items()):
+            found.append(NeighbourResource(owner=owner, kind=key.split("/", 1)[0], arn=arn))
+        if other.kms_key_arn:
+            found.append(NeighbourResource(owner=owner, kind="kms_key", arn=other.kms_key_arn))
+    return found
+
+
+def applied_spec(workspace: Workspace) -> dict[str, Any]:
+    last = (
+        workspace.runs.filter(kind=RunKind.APPLY, status=RunStatus.SUCCEEDED)
+        .order_by("-finished_at")
+        .first()
+    )
+    if last is None:
+        raise ValueError("The workspace has no successful apply to verify.")
+    return last.spec
+
+
+def _record(
+    workspace: Workspace,
+    result: dict[str, Any],
+    status: str,
+    *,
+    actor: Any,
+    run: Run | None,
+) -> dict[str, Any]:
+    with transaction.atomic():
+        Workspace.objects.filter(pk=workspace.pk).update(
+            verification=result, verification_status=status, verified_at=timezone.now()
+        )
+        failing = [r for r in result.get("probes", []) if not r.get("ok")]
+        data = {"status": status, "mode": result.get("mode"), "run": run.pk if run else None}
+        if status == VerificationStatus.VERIFIED:
+            audit_record(actor=actor, action="workspace.verified", obj=workspace, data=data)
+        elif status == VerificationStatus.FAILED:
+            data["failed_probes"] = failing[:50]
+            audit_record(
+                actor=actor, action="workspace.verification_failed", obj=workspace, data=data
+            )
+            from provisioning.notifications.email import notify_verification_failed
+
+            notify_verification_failed(workspace=workspace, failing=failing, run=run)
+        else:
+            data["error"] = result.get("error", "")
+            audit_record(
+                actor=actor, action="workspace.verification_error", obj=workspace, data=data
+            )
+    return result
+
+
+def workspace_request_verification(*, actor: Any, workspace: Workspace) -> None:
+    """Re-verify on demand, in a worker; refused while a run is changing the workspace."""
+    from provisioning import tasks
+
+    if workspace.status not in VERIFIABLE or not workspace.role_arn:
+        raise RunConflict(f"Workspace {workspace} is not applied; there is nothing to verify yet.")
+    if workspace.runs.filter(status__in=ACTIVE_RUN_STATUSES).exists():
+        raise RunConflict(f"Workspace {workspace} has a run in progress; verify once it finishes.")
+    audit_record(actor=actor, action="workspace.verification_requested", obj=workspace)
+    actor_id = actor.pk if getattr(actor, "pk", None) else None
+    transaction.on_commit(lambda: tasks.verify_workspace.delay(workspace.pk, actor_id))
+
+
+def cluster_audit_node_role(*, cluster: Cluster, actor: Any = None) -> Cluster:
+    """Audit the cluster's node role; store it; audit the change when the result differs."""
+    from provisioning.verification.node_role import audit_node_role
+
+    if not cluster.node_role_arn:
+        result = {"error": "The cluster has no node role ARN to audit.", "flagged": []}
+        status = NodeRoleStatus.UNKNOWN
+    else:
+        try:
+            result = audit_node_role(role_arn=cluster.node_role_arn, region=cluster.region)
+            status = NodeRoleStatus(result["status"])
+        except Exception as exc:  # recorded as an audit that failed
+            logger.exception("node role audit of cluster %s failed", cluster.pk)
+            result = {"error": str(exc)[:500], "flagged": []}
+            status = NodeRoleStatus.ERROR
+    before = (cluster.node_role_status, cluster.node_role_audit.get("flagged"))
+    with transaction.atomic():
+        Cluster.objects.filter(pk=cluster.pk).update(
+            node_role_status=status, node_role_audit=result, node_role_audited_at=timezone.now()
+        )
+        if before != (status, result.get("flagged")):
+            audit_record(
+                actor=actor,
+                action="cluster.node_role_audit_changed",
+                obj=cluster,
+                data={"from": before[0], "to": status, "flagged": result.get("flagged", [])},
+            )
+    cluster.refresh_from_db()
+    return cluster
+
+
+def clusters_audit_node_roles() -> list[int]:
+    return [cluster_audit_node_role(cluster=c).pk for c in Cluster.objects.all()]
