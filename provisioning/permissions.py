@@ -19,10 +19,12 @@ def can_edit_microservice(user: Any, microservice: Microservice) -> bool:
     return user.is_staff or microservice.team.members.filter(pk=user.pk).exists()
 
 
+def can_review(user: Any, change_request: ChangeRequest) -> bool:
+    """Security reviewers decide on other people's requests, never their own (whatever the
+    state: whether the request is still planned is a 409 for the service, not a 403)."""
+    return is_reviewer(user) and change_request.created_by_id != user.pk
+
+
 def can_approve(user: Any, change_request: ChangeRequest) -> bool:
     """Security reviewers approve planned requests, never their own."""
-    return (
-        is_reviewer(user)
-        and change_request.status == ChangeStatus.PLANNED
-        and change_request.created_by_id != user.pk
-    )
+    return can_review(user, change_request) and change_request.status == ChangeStatus.PLANNED

@@ -15,7 +15,7 @@ from provisioning.models import (
     RunStatus,
 )
 from tests import test_ui
-from tests.factories import RESOURCES, MicroserviceFactory
+from tests.factories import RESOURCES, MicroserviceFactory, UserFactory
 
 # The pages' fixtures, shared rather than copied: a draft, a planned and an applied request.
 change = test_ui.change
@@ -285,6 +285,30 @@ class TestApprove:
         response = post(client, self.url(planned), {"plan_hashes": {str(planned.pk): "b"}})
         assert response.status_code == 409
         assert not Review.objects.exists()
+
+    def test_approval_without_the_plan_hashes_is_400(self, client, reviewer, planned):
+        client.force_login(reviewer)
+        response = post(client, self.url(planned), {"comment": "fine"})
+        assert response.status_code == 400
+        assert "Send the plan hashes you reviewed" in response.json()["errors"]["plan_hashes"][0]
+        assert ChangeRequest.objects.get().status == ChangeStatus.PLANNED
+        assert not Review.objects.exists()
+
+    def test_the_losing_approval_is_409_with_the_current_state(
+        self, client, reviewer, planned, django_capture_on_commit_callbacks
+    ):
+        """Two reviewers approve the same plans; the second finds it no longer planned."""
+        other = UserFactory(username="sam")
+        other.groups.add(*reviewer.groups.all())
+        hashes = {"plan_hashes": {str(planned.pk): "a" * 64}}
+        client.force_login(reviewer)
+        with django_capture_on_commit_callbacks():
+            assert post(client, self.url(planned), hashes).status_code == 200
+        client.force_login(other)
+        response = post(client, self.url(planned), hashes)
+        assert response.status_code == 409
+        assert "is Applying; it cannot become Approved" in response.json()["detail"]
+        assert Review.objects.count() == 1
 
     def test_a_developer_cannot_approve(self, client, developer, planned):
         client.force_login(developer)

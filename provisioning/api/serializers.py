@@ -138,8 +138,9 @@ class ApproveSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
     plan_hashes = serializers.DictField(
         child=serializers.CharField(),
         required=False,
-        help_text="Plan run id → plan_sha256 as you reviewed them; if given, approval is "
-        "refused (409) when the plans changed since.",
+        help_text="Required: plan run id → plan_sha256 as you reviewed them (the change "
+        "request's `review.workspaces[].run` and `plan_sha256`). Missing: 400; the plans changed "
+        "since: 409.",
     )
 
 
@@ -159,7 +160,21 @@ class EmptySerializer(serializers.Serializer):
 class ClusterSerializer(serializers.ModelSerializer):
     class Meta:
         model = Cluster
-        fields = ["name", "environment", "account_id", "region", "oidc_provider_arn"]
+        fields = [
+            "name",
+            "environment",
+            "account_id",
+            "region",
+            "oidc_provider_arn",
+            "node_role_arn",
+            "node_role_status",
+            "node_role_audited_at",
+        ]
+
+
+class ClusterDetailSerializer(ClusterSerializer):
+    class Meta(ClusterSerializer.Meta):
+        fields = [*ClusterSerializer.Meta.fields, "node_role_audit"]
 
 
 class LiveResourceSerializer(serializers.ModelSerializer):
@@ -182,6 +197,9 @@ class WorkspaceSerializer(serializers.ModelSerializer):
             "kms_alias",
             "resource_arns",
             "updated_at",
+            "verification_status",
+            "verified_at",
+            "verification",
         ]
 
 
@@ -206,11 +224,16 @@ class MicroserviceSerializer(serializers.ModelSerializer):
 
 
 class ReviewSerializer(serializers.ModelSerializer):
-    reviewer = serializers.CharField(source="reviewer.get_username")
+    reviewer = serializers.SerializerMethodField(
+        help_text="The reviewer's username; null for an automatic approval."
+    )
 
     class Meta:
         model = Review
-        fields = ["reviewer", "decision", "comment", "plan_hashes", "created_at"]
+        fields = ["reviewer", "automatic", "decision", "comment", "plan_hashes", "created_at"]
+
+    def get_reviewer(self, review: Review) -> str | None:
+        return review.reviewer.get_username() if review.reviewer is not None else None
 
 
 class RunSerializer(serializers.ModelSerializer):

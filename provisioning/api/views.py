@@ -20,6 +20,7 @@ from provisioning.api import serializers as s
 from provisioning.iam.spec import SpecError
 from provisioning.models import ChangeKind, ChangeRequest, ChangeStatus, Microservice, Review, Run
 from provisioning.services.changes import (
+    BlockingFindingsError,
     TransitionError,
     change_request_approve,
     change_request_cancel,
@@ -43,6 +44,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """Service errors → HTTP; every 400 has the same shape, whoever found the problem."""
     if isinstance(exc, SpecError):
         return Response({"errors": exc.errors}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, BlockingFindingsError):
+        body = {"detail": str(exc), "findings": exc.findings}
+        return Response(body, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, TransitionError | RunConflict):
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoPermissionDenied):

@@ -25,7 +25,7 @@ from provisioning.models import (
     Workspace,
     WorkspaceStatus,
 )
-from provisioning.permissions import can_approve, can_edit_microservice
+from provisioning.permissions import can_edit_microservice, can_review
 from provisioning.selectors import namespace_conflicts
 from provisioning.services.audit import audit_record
 from provisioning.services.runs import run_enqueue
@@ -34,6 +34,14 @@ from provisioning.specs import build_workspace_spec, workspace_spec_data
 
 class TransitionError(Exception):
     """The change request is not in a state that allows this; the message says which it is in."""
+
+
+class BlockingFindingsError(TransitionError):
+    """The analysis of the plans shown has a high finding: no one may approve them as they are."""
+
+    def __init__(self, message: str, findings: list[dict[str, Any]]):
+        super().__init__(message)
+        self.findings = findings
 
 
 def _move(change: ChangeRequest, *, allowed: tuple[str, ...], to: str) -> None:
@@ -244,9 +252,20 @@ def change_request_approve(
     ``shown_plan_hashes`` (plan run id → sha256, as the reviewer saw them) is compared with the
     current plans inside the approval's transaction, so a re-plan in between is refused.
     """
-    if not can_approve(actor, change_request):
+    if not can_review(actor, change_request):
         raise PermissionDenied(
             "Only a security reviewer may approve a planned change request, and never their own."
+        )
+    if shown_plan_hashes is None:
+        # Approval always binds to the plans the reviewer read; an unbound approval could
+        # approve a plan that changed after the page (or the API response) was read.
+        raise SpecError(
+            {
+                "plan_hashes": [
+                    "Send the plan hashes you reviewed ({plan run id: plan_sha256}, as the change "
+                    "request shows them); approval binds to exactly those plans."
+                ]
+            }
         )
     with transaction.atomic():
         _move(change_request, allowed=(ChangeStatus.PLANNED,), to=ChangeStatus.APPROVED)
@@ -292,7 +311,7 @@ def change_request_approve(
 
 
 def change_request_reject(*, actor: Any, change_request: ChangeRequest, comment: str) -> Review:
-    if not can_approve(actor, change_request):
+    if not can_review(actor, change_request):
         raise PermissionDenied(
             "Only a security reviewer may reject a planned change request, and never their own."
         )
