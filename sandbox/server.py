@@ -1,6 +1,7 @@
 """A moto server on the loopback interface, run as a child process: the local AWS API.
 
-The child is `python -m moto.server`, started from an argument list. Start-up fails fast and says
+The child is `python -m sandbox.moto_app` (moto's server with the sandbox's IAM enforcement and
+OIDC issuer, see sandbox/gateway.py), started from an argument list. Start-up fails fast and says
 why: a busy port is refused before the child starts (and again if the child exits early), and a
 server that does not answer within the timeout is stopped and reported with the tail of its output.
 """
@@ -19,10 +20,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
+from pathlib import Path
 from types import TracebackType
 from typing import IO
 
 DEFAULT_HOST = "127.0.0.1"
+_REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_PATH = "/moto-api/"
 RESET_PATH = "/moto-api/reset"
 STOP_GRACE_SECONDS = 5.0
@@ -192,7 +195,9 @@ def _spawn(host: str, port: int, load_aws_managed_policies: bool) -> subprocess.
     # Real AWS has the AWS-managed policies (AmazonEKSWorkerNodePolicy, ...); moto loads them only
     # when asked. It costs about half a second on the first IAM call, paid once per server.
     env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES=str(load_aws_managed_policies).lower())
-    command = [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)]
+    # The child imports `sandbox` and `provisioning` (the evaluator) from this checkout.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_REPO_ROOT), env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "sandbox.moto_app", "-H", host, "-p", str(port)]
     return subprocess.Popen(
         command,
         env=env,
