@@ -28,3 +28,8 @@ def can_review(user: Any, change_request: ChangeRequest) -> bool:
 def can_approve(user: Any, change_request: ChangeRequest) -> bool:
     """Security reviewers approve planned requests, never their own."""
     return can_review(user, change_request) and change_request.status == ChangeStatus.PLANNED
+
+
+def can_verify_workspace(user: Any, workspace: Any) -> bool:
+    """Owners, security reviewers and staff may ask for a workspace to be verified again."""
+    return is_reviewer(user) or can_edit_microservice(user, workspace.microservice)

@@ -69,3 +69,11 @@ def audit_node_roles() -> list[int]:
     from provisioning.verification.services import clusters_audit_node_roles
 
     return clusters_audit_node_roles()
+
+
+@shared_task(name="provisioning.audit_node_role", ignore_result=True, time_limit=300)
+def audit_node_role(cluster_id: int) -> str:
+    from provisioning.models import Cluster
+    from provisioning.verification.services import cluster_audit_node_role
+
+    return cluster_audit_node_role(cluster=Cluster.objects.get(pk=cluster_id)).node_role_status

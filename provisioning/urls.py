@@ -1,6 +1,6 @@
 from django.urls import path
 
-from provisioning import views
+from provisioning import views, views_clusters
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -38,4 +38,12 @@ urlpatterns = [
     path("reviews/", views.review_queue, name="review-queue"),
     path("runs/<int:pk>/", views.run_detail, name="run-detail"),
     path("runs/<int:pk>/log/", views.run_log, name="run-log"),
+    path("clusters/", views_clusters.cluster_list, name="cluster-list"),
+    path("clusters/<str:name>/", views_clusters.cluster_detail, name="cluster-detail"),
+    path("clusters/<str:name>/audit/", views_clusters.cluster_audit_view, name="cluster-audit"),
+    path(
+        "services/<str:name>/verify/<str:cluster>/",
+        views_clusters.workspace_verify_view,
+        name="workspace-verify",
+    ),
 ]

@@ -1,9 +1,15 @@
 from django.urls import path
 
-from provisioning.api import views
+from provisioning.api import verification, views
 
 urlpatterns = [
     path("clusters/", views.ClusterList.as_view(), name="api-clusters"),
+    path("clusters/<str:name>/", verification.ClusterDetail.as_view(), name="api-cluster-detail"),
+    path(
+        "microservices/<str:name>/workspaces/<str:cluster>/verify/",
+        verification.WorkspaceVerify.as_view(),
+        name="api-workspace-verify",
+    ),
     path("microservices/", views.MicroserviceListCreate.as_view(), name="api-microservices"),
     path(
         "microservices/<str:name>/",

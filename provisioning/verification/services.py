@@ -30,7 +30,8 @@ from provisioning.services.audit import audit_record
 from provisioning.services.runs import RunConflict, run_set_step
 
 logger = logging.getLogger(__name__)
-MAX_NEIGHBOUR_WORKSPACES = 5  # bounds the probes per verification whatever the account's size
+# Bounds the probes per verification whatever the account's size (owners, newest first).
+MAX_NEIGHBOUR_WORKSPACES = 5
 VERIFIABLE = (WorkspaceStatus.APPLIED, WorkspaceStatus.DRIFTED)
 
 
@@ -95,26 +96,13 @@ def prove(*, workspace: Workspace, spec: WorkspaceSpec) -> dict[str, Any]:
 
 
 def neighbours_of(workspace: Workspace) -> list[Any]:
-    """Other services' applied tables, buckets and keys in the same account, newest first."""
-    from provisioning.analysis.matrix import NeighbourResource
+    """The reviewer's neighbours (other services' live tables, buckets and keys in the account),
+    bounded to the newest few owners so a verification's probes do not grow with the account."""
+    from provisioning.selectors.review import workspace_neighbours
 
-    others = (
-        Workspace.objects.filter(
-            cluster__account_id=workspace.cluster.account_id, status__in=VERIFIABLE
-        )
-        .exclude(pk=workspace.pk)
-        .exclude(role_arn="")
-        .select_related("microservice")
-        .order_by("-updated_at")[:MAX_NEIGHBOUR_WORKSPACES]
-    )
-    found = []
-    for other in others:
-        owner = other.microservice.name
-        for key, arn in sorted(other.resource_arns.items()):
-            found.append(NeighbourResource(owner=owner, kind=key.split("/", 1)[0], arn=arn))
-        if other.kms_key_arn:
-            found.append(NeighbourResource(owner=owner, kind="kms_key", arn=other.kms_key_arn))
-    return found
+    found = workspace_neighbours(workspace=workspace)
+    owners = list(dict.fromkeys(n.owner for n in reversed(found)))[:MAX_NEIGHBOUR_WORKSPACES]
+    return [n for n in found if n.owner in owners]
 
 
 def applied_spec(workspace: Workspace) -> dict[str, Any]:
@@ -206,3 +194,11 @@ def cluster_audit_node_role(*, cluster: Cluster, actor: Any = None) -> Cluster:
 
 def clusters_audit_node_roles() -> list[int]:
     return [cluster_audit_node_role(cluster=c).pk for c in Cluster.objects.all()]
+
+
+def cluster_request_node_role_audit(*, actor: Any, cluster: Cluster) -> None:
+    """Audit one cluster's node role now, in a worker."""
+    from provisioning import tasks
+
+    audit_record(actor=actor, action="cluster.node_role_audit_requested", obj=cluster)
+    transaction.on_commit(lambda: tasks.audit_node_role.delay(cluster.pk))
