@@ -17,16 +17,26 @@ from provisioning.selectors.microservices import (
     team_list_for_user,
 )
 from provisioning.selectors.namespaces import namespace_conflicts
+from provisioning.selectors.review import (
+    change_request_review,
+    plan_run_analysis,
+    workspace_live_spec,
+    workspace_neighbours,
+)
 from provisioning.selectors.runs import run_list_for_user
 
 __all__ = [
     "change_request_latest_plans",
     "change_request_list_for_user",
+    "change_request_review",
     "change_request_review_queue",
     "cluster_list",
     "microservice_list_for_user",
     "microservice_live_spec",
     "namespace_conflicts",
+    "plan_run_analysis",
     "run_list_for_user",
     "team_list_for_user",
+    "workspace_live_spec",
+    "workspace_neighbours",
 ]

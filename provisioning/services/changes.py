@@ -3,8 +3,10 @@ applied | failed; cancel while not applying. Approval binds to the exact plans i
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
@@ -26,10 +28,18 @@ from provisioning.models import (
     WorkspaceStatus,
 )
 from provisioning.permissions import can_edit_microservice, can_review
-from provisioning.selectors import namespace_conflicts
+from provisioning.selectors import (
+    change_request_latest_plans,
+    change_request_review,
+    namespace_conflicts,
+    plan_run_analysis,
+)
 from provisioning.services.audit import audit_record
 from provisioning.services.runs import run_enqueue
 from provisioning.specs import build_workspace_spec, workspace_spec_data
+
+logger = logging.getLogger(__name__)
+NO_NEW_ACCESS = "no_new_access"
 
 
 class TransitionError(Exception):
@@ -210,10 +220,7 @@ def _enqueue_plans(change: ChangeRequest, actor: Any) -> list[Run]:
 
 
 def _latest_plans(change: ChangeRequest) -> list[Run]:
-    latest: dict[int, Run] = {}
-    for run in change.runs.filter(kind=RunKind.PLAN).order_by("created_at"):
-        latest[run.workspace_id] = run
-    return list(latest.values())
+    return change_request_latest_plans(change_request=change)
 
 
 def change_request_run_finished(*, change_request_id: int, stale: bool = False) -> None:
@@ -229,15 +236,49 @@ def _after_plans(change: ChangeRequest) -> None:
     if any(p.status in (RunStatus.QUEUED, RunStatus.RUNNING) for p in plans):
         return
     if all(p.status == RunStatus.SUCCEEDED for p in plans):
-        ChangeRequest.objects.filter(pk=change.pk, status=ChangeStatus.SUBMITTED).update(
+        for plan in plans:
+            # Stored before the request becomes reviewable, so every reviewer (and the
+            # approval's blocking check) reads the same analysis of the same plan.
+            Run.objects.filter(pk=plan.pk).update(analysis=_analyse(plan))
+        moved = ChangeRequest.objects.filter(pk=change.pk, status=ChangeStatus.SUBMITTED).update(
             status=ChangeStatus.PLANNED
         )
+        if moved:
+            change.status = ChangeStatus.PLANNED
+            _auto_approve_if_no_new_access(change)
         return
     # A plan failed: back to the author, who fixes the spec (or asks an admin) and resubmits.
     ChangeRequest.objects.filter(pk=change.pk, status=ChangeStatus.SUBMITTED).update(
         status=ChangeStatus.DRAFT
     )
     audit_record(actor=None, action="change_request.plan_failed", obj=change)
+
+
+def _analyse(plan: Run) -> dict[str, Any]:
+    try:
+        return plan_run_analysis(run=plan)
+    except Exception:  # the analysis must never strand a request in "submitted"
+        logger.exception("analysis of plan run %s failed", plan.pk)
+        return {"error": "The analysis of this plan failed; the worker log has the details."}
+
+
+def _auto_approve_if_no_new_access(change: ChangeRequest) -> None:
+    """AUTO_APPROVE_NO_NEW_ACCESS: removals only, nothing blocking, never a decommission."""
+    if not settings.AUTO_APPROVE_NO_NEW_ACCESS or change.kind == ChangeKind.DECOMMISSION:
+        return
+    review = change_request_review(change_request=change)
+    summary = review["summary"]
+    if summary is None or summary["classification"] != NO_NEW_ACCESS or summary["blocking"]:
+        return
+    reason = (
+        f"Approved automatically: {summary['classification_label']} and no blocking finding "
+        "(AUTO_APPROVE_NO_NEW_ACCESS)."
+    )
+    shown = {str(w["run"]): w["plan_sha256"] for w in review["workspaces"]}
+    try:
+        _approve(change, actor=None, comment=reason, shown_plan_hashes=shown, automatic=True)
+    except TransitionError as exc:  # cancelled or re-planned meanwhile: a human decides
+        logger.info("no automatic approval of change request %s: %s", change.pk, exc)
 
 
 def change_request_approve(
@@ -250,7 +291,9 @@ def change_request_approve(
     """Approve exactly the plans shown; enqueue applies for the ones that change something.
 
     ``shown_plan_hashes`` (plan run id → sha256, as the reviewer saw them) is compared with the
-    current plans inside the approval's transaction, so a re-plan in between is refused.
+    current plans inside the approval's transaction, so a re-plan in between is refused. Who may
+    decide is checked first (403); whether the request can still be approved comes second (409),
+    so the loser of two concurrent approvals learns the request's current state.
     """
     if not can_review(actor, change_request):
         raise PermissionDenied(
@@ -267,47 +310,81 @@ def change_request_approve(
                 ]
             }
         )
+    return _approve(
+        change_request, actor=actor, comment=comment, shown_plan_hashes=shown_plan_hashes
+    )
+
+
+def _approve(
+    change: ChangeRequest,
+    *,
+    actor: Any,
+    comment: str,
+    shown_plan_hashes: dict[str, str] | None,
+    automatic: bool = False,
+) -> Review:
+    """The one approval path, for reviewers and for the automatic approval."""
     with transaction.atomic():
-        _move(change_request, allowed=(ChangeStatus.PLANNED,), to=ChangeStatus.APPROVED)
-        plans = _latest_plans(change_request)
+        _move(change, allowed=(ChangeStatus.PLANNED,), to=ChangeStatus.APPROVED)
+        plans = _latest_plans(change)
+        hashes = {str(p.pk): p.plan_sha256 for p in plans}
         shown = {str(k): v for k, v in (shown_plan_hashes or {}).items()}
-        if shown_plan_hashes is not None and shown != {str(p.pk): p.plan_sha256 for p in plans}:
+        if shown_plan_hashes is not None and shown != hashes:
             raise TransitionError(
-                f"The plans of change request #{change_request.pk} changed since they were "
+                f"The plans of change request #{change.pk} changed since they were "
                 "shown; review the new plans before approving."
             )
+        _refuse_blocking_findings(change)
         review = Review.objects.create(
-            change_request=change_request,
+            change_request=change,
             reviewer=actor,
+            automatic=automatic,
             decision=Decision.APPROVE,
             comment=comment,
-            plan_hashes={str(p.pk): p.plan_sha256 for p in plans},
+            plan_hashes=hashes,
         )
-        audit_record(
-            actor=actor,
-            action="change_request.approved",
-            obj=change_request,
-            data={"plan_hashes": review.plan_hashes},
-        )
-        changing = [p for p in plans if p.has_changes]
-        _move(
-            change_request,
-            allowed=(ChangeStatus.APPROVED,),
-            to=ChangeStatus.APPLYING if changing else ChangeStatus.APPLIED,
-        )
-        for plan in changing:
-            kind = RunKind.DESTROY if plan.destroy_plan else RunKind.APPLY
-            run_enqueue(
-                workspace=plan.workspace,
-                kind=kind,
-                spec=plan.spec,
-                actor=actor,
-                change_request=change_request,
-                plan_run=plan,
-            )
-        if not changing:
-            _record_live_spec(change_request)
+        data: dict[str, Any] = {"plan_hashes": hashes}
+        if automatic:
+            data["reason"] = comment
+        action = "change_request.auto_approved" if automatic else "change_request.approved"
+        audit_record(actor=actor, action=action, obj=change, data=data)
+        _enqueue_applies(change, plans, actor)
     return review
+
+
+def _refuse_blocking_findings(change: ChangeRequest) -> None:
+    summary = change_request_review(change_request=change)
+    blocking = summary["blocking_findings"]
+    if blocking:
+        listed = "; ".join(
+            f"{f['cluster']}: {f['rule']} at {f['location']}: {f['message']}" for f in blocking
+        )
+        raise BlockingFindingsError(
+            f"Change request #{change.pk} has {len(blocking)} high finding(s) in its policies; "
+            f"it cannot be approved until the spec (or the catalog) changes: {listed}",
+            blocking,
+        )
+
+
+def _enqueue_applies(change: ChangeRequest, plans: list[Run], actor: Any) -> None:
+    changing = [p for p in plans if p.has_changes]
+    _move(
+        change,
+        allowed=(ChangeStatus.APPROVED,),
+        to=ChangeStatus.APPLYING if changing else ChangeStatus.APPLIED,
+    )
+    for plan in changing:
+        kind = RunKind.DESTROY if plan.destroy_plan else RunKind.APPLY
+        run_enqueue(
+            workspace=plan.workspace,
+            kind=kind,
+            spec=plan.spec,
+            actor=actor,
+            change_request=change,
+            plan_run=plan,
+        )
+    if not changing:
+        _record_live_spec(change)
 
 
 def change_request_reject(*, actor: Any, change_request: ChangeRequest, comment: str) -> Review:
