@@ -1,4 +1,5 @@
-"""Preview the resources and the three policies a spec file would produce (no AWS, no database)."""
+"""Preview the resources and the three policies a spec file would produce, with their lint
+findings and access matrix (no AWS, no database)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from provisioning.analysis.lint import lint_policies
+from provisioning.analysis.matrix import access_matrix
 from provisioning.iam.policies import render_policies
 from provisioning.iam.spec import SpecError, parse_workspace_spec
 
@@ -39,4 +42,7 @@ class Command(BaseCommand):
             ]
             raise CommandError(f"{spec} is not a valid spec:\n" + "\n".join(lines)) from exc
         document = render_policies(workspace, key_arn=kms_key_arn)
+        findings = lint_policies(document, oidc_provider_arn=workspace.cluster.oidc_provider_arn)
+        document["findings"] = [f.to_dict() for f in findings]
+        document["matrix"] = access_matrix(workspace, document).to_dict()
         self.stdout.write(json.dumps(document, indent=2))
