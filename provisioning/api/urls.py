@@ -1,6 +1,6 @@
 from django.urls import path
 
-from provisioning.api import verification, views
+from provisioning.api import review, verification, views
 
 urlpatterns = [
     path("clusters/", views.ClusterList.as_view(), name="api-clusters"),
@@ -43,4 +43,5 @@ urlpatterns = [
         name="api-change-request-cancel",
     ),
     path("runs/<int:pk>/", views.RunDetail.as_view(), name="api-run-detail"),
+    path("dry-run/", review.DryRun.as_view(), name="api-dry-run"),
 ]

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from provisioning import selectors
+from provisioning.api import review_serializers as rs
 from provisioning.api import serializers as s
 from provisioning.iam.spec import SpecError
 from provisioning.models import ChangeKind, ChangeRequest, ChangeStatus, Microservice, Review, Run
@@ -94,7 +95,7 @@ def _change_requests(user: Any) -> QuerySet[ChangeRequest]:
 
 def _change_response(request: Request, pk: int, code: int = status.HTTP_200_OK) -> Response:
     change = _change_requests(request.user).get(pk=pk)
-    return Response(s.ChangeRequestSerializer(change).data, status=code)
+    return Response(rs.ChangeRequestDetailSerializer(change).data, status=code)
 
 
 # --- Clusters and microservices ----------------------------------------------------------------
@@ -121,7 +122,7 @@ class MicroserviceListCreate(generics.ListAPIView):
 
     @extend_schema(
         request=s.MicroserviceRegisterSerializer,
-        responses={201: s.ChangeRequestSerializer, **ERRORS},
+        responses={201: rs.ChangeRequestDetailSerializer, **ERRORS},
         description="Register a microservice; returns its draft `create` change request.",
     )
     def post(self, request: Request) -> Response:
@@ -171,7 +172,7 @@ class ChangeRequestListCreate(generics.ListAPIView):
 
     @extend_schema(
         request=s.ChangeRequestCreateSerializer,
-        responses={201: s.ChangeRequestSerializer, **ERRORS},
+        responses={201: rs.ChangeRequestDetailSerializer, **ERRORS},
         description="Propose a change to (or the decommissioning of) an existing microservice.",
     )
     def post(self, request: Request) -> Response:
@@ -204,7 +205,7 @@ def _visible_microservice(request: Request, name: str) -> Microservice:
 
 
 class ChangeRequestDetail(generics.RetrieveAPIView):
-    serializer_class = s.ChangeRequestSerializer
+    serializer_class = rs.ChangeRequestDetailSerializer
 
     def get_queryset(self):
         return _change_requests(self.request.user)
@@ -229,7 +230,7 @@ class _ChangeRequestAction(generics.GenericAPIView):
         raise NotImplementedError
 
 
-ACTION_SCHEMA = {"responses": {200: s.ChangeRequestSerializer, **ERRORS}}
+ACTION_SCHEMA = {"responses": {200: rs.ChangeRequestDetailSerializer, **ERRORS}}
 
 
 @extend_schema(
@@ -240,7 +241,18 @@ class ChangeRequestSubmit(_ChangeRequestAction):
         change_request_submit(actor=self.request.user, change_request=change)
 
 
-@extend_schema(description="Security reviewers only, never their own request.", **ACTION_SCHEMA)
+@extend_schema(
+    description="Security reviewers only, never their own request. Send the `plan_hashes` you "
+    "reviewed. Refused with 409 (and the `findings`) while a plan has a high finding.",
+    responses={
+        200: rs.ChangeRequestDetailSerializer,
+        **ERRORS,
+        409: OpenApiResponse(
+            rs.BlockedApprovalSerializer,
+            description="Not planned any more, the plans changed, or high findings.",
+        ),
+    },
+)
 class ChangeRequestApprove(_ChangeRequestAction):
     serializer_class = s.ApproveSerializer
 

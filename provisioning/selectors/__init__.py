@@ -10,6 +10,7 @@ from provisioning.selectors.changes import (
     change_request_list_for_user,
     change_request_review_queue,
 )
+from provisioning.selectors.dry_run import microservice_dry_run
 from provisioning.selectors.microservices import (
     cluster_list,
     microservice_list_for_user,
@@ -18,6 +19,7 @@ from provisioning.selectors.microservices import (
 )
 from provisioning.selectors.namespaces import namespace_conflicts
 from provisioning.selectors.review import (
+    account_neighbours,
     change_request_review,
     plan_run_analysis,
     workspace_live_spec,
@@ -26,11 +28,13 @@ from provisioning.selectors.review import (
 from provisioning.selectors.runs import run_list_for_user
 
 __all__ = [
+    "account_neighbours",
     "change_request_latest_plans",
     "change_request_list_for_user",
     "change_request_review",
     "change_request_review_queue",
     "cluster_list",
+    "microservice_dry_run",
     "microservice_list_for_user",
     "microservice_live_spec",
     "namespace_conflicts",

@@ -46,11 +46,18 @@ def workspace_live_spec(*, workspace: Workspace) -> WorkspaceSpec | None:
 
 
 def workspace_neighbours(*, workspace: Workspace) -> list[NeighbourResource]:
-    """Other microservices' live resources and keys in the same AWS account: the matrix checks
-    that this workspace's policies reach none of them."""
+    """Other microservices' live resources and keys in the workspace's AWS account: the matrix
+    checks that this workspace's policies reach none of them."""
+    return account_neighbours(
+        account_id=workspace.cluster.account_id, microservice_name=workspace.microservice.name
+    )
+
+
+def account_neighbours(*, account_id: str, microservice_name: str) -> list[NeighbourResource]:
+    """Every live resource and key in the account that belongs to another microservice."""
     others = (
-        Workspace.objects.filter(cluster__account_id=workspace.cluster.account_id)
-        .exclude(microservice_id=workspace.microservice_id)
+        Workspace.objects.filter(cluster__account_id=account_id)
+        .exclude(microservice__name=microservice_name)
         .exclude(status__in=_NOT_LIVE)
         .select_related("microservice")
         .order_by("pk")

@@ -1,0 +1,160 @@
+"""API shapes of the security review: a change request's analysis per workspace and its summary,
+and the dry run. The data comes from ``provisioning.analysis`` (JSON-safe dicts); these
+serializers pass it through and document it in the OpenAPI schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from provisioning.api.serializers import (
+    ChangeRequestSerializer,
+    RefuseUnknownFieldsMixin,
+    ResourceListField,
+    _clusters_by_name,
+)
+from provisioning.models import ChangeRequest, Cluster, Team
+from provisioning.selectors import change_request_review, team_list_for_user
+
+
+class FindingSerializer(serializers.Serializer):
+    rule = serializers.CharField(help_text="Rule id, e.g. IRSA005 (docs/review.md lists them).")
+    severity = serializers.ChoiceField(choices=["high", "medium", "low"])
+    message = serializers.CharField()
+    location = serializers.CharField(help_text="e.g. identity_policy.Statement[2].Action[0]")
+    cluster = serializers.CharField(required=False, help_text="In blocking_findings only.")
+
+
+class GrantsSerializer(serializers.Serializer):
+    identity = serializers.ListField(
+        child=serializers.DictField(), help_text="{action, resource, conditions}"
+    )
+    trust = serializers.ListField(
+        child=serializers.DictField(), help_text="{provider, namespace, service_account}"
+    )
+    key = serializers.ListField(child=serializers.DictField(), help_text="{principal, action}")
+
+
+class GrantDiffSerializer(serializers.Serializer):
+    added = GrantsSerializer()
+    removed = GrantsSerializer()
+    unchanged = GrantsSerializer()
+
+
+class MatrixSerializer(serializers.Serializer):
+    verdict = serializers.ChoiceField(choices=["ok", "fail"])
+    counts = serializers.DictField(child=serializers.IntegerField())
+    rows = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="{category, kind, action, resource, expected, actual, ok, statement, context}",
+    )
+
+
+class WorkspaceAnalysisSerializer(serializers.Serializer):
+    policies = serializers.JSONField(
+        allow_null=True,
+        help_text="The policies the portal generated (render_policies: role, resources, kms_key "
+        "with `placeholder` true while the key does not exist yet, identity_policy, "
+        "trust_policy, key_policy); null for a workspace being destroyed.",
+    )
+    grants = GrantsSerializer()
+    diff = GrantDiffSerializer(help_text="Against the last applied spec.")
+    findings = FindingSerializer(many=True)
+    matrix = MatrixSerializer()
+
+
+class PlanAnalysisSerializer(WorkspaceAnalysisSerializer):
+    error = serializers.CharField(required=False, help_text="Set when the analysis failed.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("policies", "grants", "diff", "findings", "matrix"):
+            self.fields[name].required = False
+
+
+class WorkspaceReviewSerializer(serializers.Serializer):
+    run = serializers.IntegerField(help_text="The plan run; send {run: plan_sha256} to approve.")
+    cluster = serializers.CharField()
+    status = serializers.CharField()
+    destroy = serializers.BooleanField()
+    has_changes = serializers.BooleanField(allow_null=True)
+    plan_sha256 = serializers.CharField()
+    analysis = PlanAnalysisSerializer(allow_null=True, help_text="Null until the plan succeeded.")
+
+
+class ChangeSummarySerializer(serializers.Serializer):
+    classification = serializers.ChoiceField(
+        choices=["no_new_access", "new_access_own_resources", "new_trust_subject", "decommission"]
+    )
+    classification_label = serializers.CharField()
+    blocking = serializers.BooleanField(help_text="A high finding: approval is refused (409).")
+    findings = serializers.DictField(child=serializers.IntegerField(), help_text="per severity")
+    matrix_ok = serializers.BooleanField()
+
+
+class ChangeReviewSerializer(serializers.Serializer):
+    workspaces = WorkspaceReviewSerializer(many=True)
+    summary = ChangeSummarySerializer(
+        allow_null=True, help_text="Null until every plan has been analysed."
+    )
+    blocking_findings = FindingSerializer(many=True)
+
+
+class ChangeRequestDetailSerializer(ChangeRequestSerializer):
+    """One change request with what its review shows (GET /api/change-requests/<id>/ and the
+    answers of its actions); lists leave the review out."""
+
+    review = serializers.SerializerMethodField()
+
+    class Meta(ChangeRequestSerializer.Meta):
+        fields = [*ChangeRequestSerializer.Meta.fields, "review"]
+
+    @extend_schema_field(ChangeReviewSerializer)
+    def get_review(self, change: ChangeRequest) -> dict[str, Any]:
+        return ChangeReviewSerializer(change_request_review(change_request=change)).data
+
+
+# --- Dry run ------------------------------------------------------------------------------------
+
+
+class DryRunSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
+    microservice = serializers.CharField(help_text="A new name, or one of your microservices.")
+    team = serializers.CharField(
+        required=False,
+        help_text="One of your teams; defaults to the microservice's team, or your only team.",
+    )
+    namespace = serializers.CharField()
+    service_accounts = serializers.ListField(child=serializers.CharField(), allow_empty=True)
+    resources = ResourceListField(allow_empty=True)
+    clusters = serializers.ListField(child=serializers.CharField(), allow_empty=True)
+
+    def validate_team(self, value: str) -> Team:
+        teams = team_list_for_user(user=self.context["request"].user)
+        team = teams.filter(name=value).first()
+        if team is None:
+            mine = ", ".join(t.name for t in teams) or "none"
+            raise serializers.ValidationError(f"You can dry-run only for your teams ({mine}).")
+        return team
+
+    def validate_clusters(self, value: list[str]) -> list[Cluster]:
+        return _clusters_by_name(value, self.context["request"].user)
+
+
+class DryRunClusterSerializer(WorkspaceAnalysisSerializer):
+    cluster = serializers.CharField()
+
+
+class DryRunResultSerializer(serializers.Serializer):
+    microservice = serializers.CharField()
+    team = serializers.CharField()
+    clusters = DryRunClusterSerializer(many=True)
+    summary = ChangeSummarySerializer()
+
+
+class BlockedApprovalSerializer(serializers.Serializer):
+    """409 body of an approval refused for high findings."""
+
+    detail = serializers.CharField()
+    findings = FindingSerializer(many=True)
