@@ -19,6 +19,8 @@ Environ = dict[str, Any]
 
 # SigV4: "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/dynamodb/aws4_request, ..."
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
+_SIGV2_HEADER = re.compile(r"AWS ([^:\s]+):")
+_DEFAULT_REGION = "us-east-1"
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
@@ -35,6 +37,14 @@ class AwsRequest:
     secure: bool
     body: bytes = b""
     _params: dict[str, str] | None = field(default=None, repr=False)
+
+    @property
+    def session_token(self) -> str | None:
+        """The STS session token: a header, or a query parameter in a presigned URL."""
+        token = self.headers.get("x-amz-security-token")
+        for name in ("X-Amz-Security-Token", "x-amz-security-token"):  # SigV4 / SigV2 spelling
+            token = token or (self.query.get(name) or [None])[0]
+        return token
 
     @property
     def target(self) -> str:
@@ -112,13 +122,17 @@ def _credential_scope(environ: Environ) -> tuple[str | None, str, str]:
     match = _CREDENTIAL.search(header)
     if match:
         return match[1], match[2], match[3].lower()
-    # A presigned URL carries the same scope in X-Amz-Credential.
     query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-    credential = (query.get("X-Amz-Credential") or [""])[0]
-    parts = credential.split("/")
+    # A SigV4 presigned URL carries the same scope in X-Amz-Credential.
+    parts = (query.get("X-Amz-Credential") or [""])[0].split("/")
     if len(parts) == 5:
         return parts[0], parts[2], parts[3].lower()
-    return None, "us-east-1", ""
+    # SigV2, which only S3 still accepts (boto3 presigns S3 URLs with it by default).
+    legacy = _SIGV2_HEADER.match(header)
+    key = legacy[1] if legacy else (query.get("AWSAccessKeyId") or [None])[0]
+    if key:
+        return key, _DEFAULT_REGION, "s3"
+    return None, _DEFAULT_REGION, ""
 
 
 def _unsigned_service(environ: Environ, query: dict[str, list[str]]) -> str:

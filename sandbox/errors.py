@@ -81,9 +81,24 @@ def access_denied(service: str, message: str) -> AwsError:
     """Each service's own spelling of "not authorized" (JSON services 400, XML services 403)."""
     if service in _JSON_CONTENT_TYPES:
         return AwsError(service, "AccessDeniedException", message, 400)
-    if service == "s3":
-        return AwsError(service, "AccessDenied", message, 403)
     return AwsError(service, "AccessDenied", message, 403)
+
+
+def invalid_session_token(service: str) -> AwsError:
+    """STS keys presented with a session token that is not theirs (or none)."""
+    message = "The security token included in the request is invalid."
+    if service in _JSON_CONTENT_TYPES:
+        return AwsError(service, "UnrecognizedClientException", message, 400)
+    if service == "s3":
+        return AwsError(service, "InvalidToken", message, 400)
+    return AwsError(service, "InvalidClientTokenId", message, 403)
+
+
+def expired_session_token(service: str) -> AwsError:
+    message = "The security token included in the request is expired"
+    if service in _JSON_CONTENT_TYPES:
+        return AwsError(service, "ExpiredTokenException", message, 400)
+    return AwsError(service, "ExpiredToken", message, 400 if service == "s3" else 403)
 
 
 def not_authorized_message(*, caller_arn: str, action: str, resource: str, reason: str) -> str:

@@ -23,7 +23,14 @@ from provisioning.analysis.evaluator import EXPLICIT_DENY, Decision, evaluate_re
 from sandbox import moto_state, oidc, simulator
 from sandbox.authz import Caller, Check, checks_for
 from sandbox.aws_request import AwsRequest, Environ, parse_request, read_body
-from sandbox.errors import AwsError, StartResponse, access_denied, not_authorized_message
+from sandbox.errors import (
+    AwsError,
+    StartResponse,
+    access_denied,
+    expired_session_token,
+    invalid_session_token,
+    not_authorized_message,
+)
 from sandbox.web_identity import refuse_web_identity
 
 WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
@@ -73,8 +80,10 @@ class SandboxGateway:
         session = moto_state.assumed_role_for(request.access_key_id, request.region)
         if session is None:
             return None
+        if request.session_token != session.session_token:
+            return invalid_session_token(request.service)
         if session.expiration < datetime.now(UTC).replace(tzinfo=None):
-            return AwsError(request.service, "ExpiredToken", "The security token expired", 403)
+            return expired_session_token(request.service)
         caller = Caller(
             role_arn=session.role_arn,
             session_arn=session.arn,

@@ -9,16 +9,27 @@ policy builders (identity policy, trust policy, key policy) and the demo permiss
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from provisioning.iam import naming
+from sandbox.demo import DemoAws
+from sandbox.oidc import mint_token
 from sandbox.server import SandboxServer
-from tests.sandbox_fixtures import INDEX, SandboxService, admin_client
+from tests.sandbox_fixtures import (
+    INDEX,
+    NAMESPACE,
+    SandboxService,
+    admin_client,
+    assume_web_identity,
+)
 
 pytestmark = pytest.mark.integration
 Services = dict[str, SandboxService]
@@ -291,3 +302,48 @@ def test_admin_credentials_are_not_enforced(
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
     dynamodb.delete_table(TableName=scratch)
     assert scratch not in dynamodb.list_tables()["TableNames"]
+
+
+def test_presigned_urls_are_authorized_like_signed_requests(
+    sandbox_services: Services, sandbox_pod: Pod
+) -> None:
+    s3, a, b = sandbox_pod("a", "s3"), sandbox_services["a"], sandbox_services["b"]
+    own = s3.generate_presigned_url("get_object", Params={"Bucket": a.bucket, "Key": "seed.txt"})
+    other = s3.generate_presigned_url("get_object", Params={"Bucket": b.bucket, "Key": "seed.txt"})
+
+    assert _http_get(own) == (200, b"seed")
+    status, body = _http_get(other)
+    assert status == 403
+    assert b"<Code>AccessDenied</Code>" in body
+
+
+def test_session_keys_without_their_session_token_are_refused(
+    sandbox: SandboxServer, demo_aws: DemoAws, sandbox_services: Services
+) -> None:
+    a = sandbox_services["a"]
+    token = mint_token(
+        sandbox.endpoint_url,
+        issuer=demo_aws.oidc_issuer,
+        namespace=NAMESPACE,
+        service_account=a.service_account,
+    )
+    creds = assume_web_identity(sandbox, a.role_arn, token)
+    stolen = boto3.client(
+        "dynamodb",
+        endpoint_url=sandbox.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+    )
+
+    code, status, _ = denied(lambda: stolen.get_item(TableName=a.table, Key=KEY))
+
+    assert (code, status) == ("UnrecognizedClientException", 400)
+
+
+def _http_get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback URL
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
