@@ -11,11 +11,18 @@ session policies, SCPs and cross-account requests.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from provisioning.analysis.conditions import Context, Unsupported, conditions_hold, wildcard_match
+from provisioning.analysis.conditions import (
+    Context,
+    Unsupported,
+    conditions_hold,
+    wildcard_regex,
+)
 
 ALLOW = "allow"
 EXPLICIT_DENY = "explicit_deny"
@@ -55,8 +62,22 @@ def statements_of(policy: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any
     ]
 
 
+@lru_cache(maxsize=4096)
+def _matcher(
+    patterns: tuple[str, ...], ignore_case: bool
+) -> tuple[frozenset[str], tuple[re.Pattern[str], ...]]:
+    """Exact patterns as a set, wildcard ones as regexes: a policy's lists are matched often."""
+    fold = str.lower if ignore_case else str
+    exact = frozenset(fold(p) for p in patterns if "*" not in p and "?" not in p)
+    wild = tuple(wildcard_regex(p, ignore_case) for p in patterns if "*" in p or "?" in p)
+    return exact, wild
+
+
 def _matches_any(patterns: Sequence[Any], value: str, *, ignore_case: bool) -> bool:
-    return any(wildcard_match(str(p), value, ignore_case=ignore_case) for p in patterns)
+    exact, wild = _matcher(tuple(map(str, patterns)), ignore_case)
+    if (value.lower() if ignore_case else value) in exact:
+        return True
+    return any(regex.match(value) for regex in wild)
 
 
 def _action_applies(statement: Mapping[str, Any], action: str) -> bool:
