@@ -14,6 +14,7 @@ import sys
 from types import FrameType
 
 from sandbox.demo import create_demo_aws
+from sandbox.oidc import TOKEN_PATH
 from sandbox.server import SandboxError, client_env, start_sandbox
 
 DEFAULT_PORT = 4566
@@ -46,6 +47,7 @@ def _announce(endpoint_url: str, *, region: str, demo: bool) -> None:
         env["IRSA_PERMISSIONS_BOUNDARY_ARN"] = aws.permissions_boundary_arn
         print(f"demo cluster: OIDC provider {aws.oidc_provider_arn}")
         print(f"              node role     {aws.node_role_arn}")
+        print(f"              pod tokens    POST {endpoint_url}{TOKEN_PATH} (docs/sandbox.md)")
     # scripts/run.sh waits for this line.
     print(f"Sandbox ready: AWS API at {endpoint_url} (Ctrl-C to stop). Use it with:")
     for name, value in env.items():
