@@ -108,13 +108,34 @@ def _principal_values(value: Any) -> list[str]:
 
 
 def principal_matches(value: Any, principal: str) -> bool:
-    """A Principal element names ``principal`` exactly, by its 12-digit account root, or ``*``."""
+    """A Principal element names ``principal`` exactly, by its 12-digit account root, or ``*``;
+    a role ARN also names that role's sessions (``arn:aws:sts::<acct>:assumed-role/<name>/<s>``)."""
+    session_role = _session_role(principal)
     for named in _principal_values(value):
         if named == "*" or named == principal:
             return True
         if named.isdigit() and len(named) == 12 and principal == root_arn_for(principal, named):
             return True
+        if session_role is not None and _role_identity(named) == session_role:
+            return True
     return False
+
+
+def _session_role(principal: str) -> tuple[str, str, str] | None:
+    """(partition, account, role name) of an assumed-role session ARN, else None."""
+    parts = principal.split(":", 5)
+    if len(parts) != 6 or parts[2] != "sts" or not parts[5].startswith("assumed-role/"):
+        return None
+    name = parts[5].split("/")[1] if parts[5].count("/") >= 2 else ""
+    return (parts[1], parts[4], name) if name else None
+
+
+def _role_identity(arn: str) -> tuple[str, str, str] | None:
+    """(partition, account, role name) of an IAM role ARN (any path), else None."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[2] != "iam" or not parts[5].startswith("role/"):
+        return None
+    return parts[1], parts[4], parts[5].rsplit("/", 1)[-1]
 
 
 def root_arn_for(principal: str, account: str | None = None) -> str:

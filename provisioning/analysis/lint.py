@@ -26,6 +26,7 @@ from provisioning.iam.catalog import ARN_TOKEN, Catalog, load_catalog
 __all__ = [
     "ESCALATION_ACTIONS",
     "KEY_POLICY_MAX_CHARS",
+    "Finding",
     "blocking",
     "lint_identity_policy",
     "lint_key_policy",

@@ -141,6 +141,30 @@ def test_principal_forms(principal_element, principal, expected):
     assert decide(statement, principal=principal).allowed is expected
 
 
+def test_a_role_arn_names_its_sessions():
+    session = "arn:aws:sts::111122223333:assumed-role/dev-orders/botocore-session-1"
+    assert decide(allow(Principal={"AWS": ROLE}), principal=session).allowed
+    other = "arn:aws:sts::111122223333:assumed-role/dev-other/s"
+    assert not decide(allow(Principal={"AWS": ROLE}), principal=other).allowed
+    foreign = "arn:aws:sts::444455556666:assumed-role/dev-orders/s"
+    assert not decide(allow(Principal={"AWS": ROLE}), principal=foreign).allowed
+    assert decide(allow(Principal={"AWS": session}), principal=session).allowed
+
+
+def test_session_of_the_role_uses_its_key_through_the_key_policy():
+    session = "arn:aws:sts::111122223333:assumed-role/dev-orders/s"
+    result = evaluate_request(
+        identity_policies=[],
+        action="kms:Decrypt",
+        resource=KEY,
+        principal=session,
+        context=KEY_USE,
+        resource_policy=key_policy(ROOT_ADMIN, ROLE_USE),
+        resource_policy_required=True,
+    )
+    assert result.allowed and result.statement == "RoleUse"
+
+
 def test_principal_statements_need_a_principal_and_identity_statements_match_any():
     assert not decide(allow(Principal={"AWS": ROLE})).allowed
     assert decide(allow(), principal=ROLE).allowed
