@@ -204,3 +204,18 @@ def test_to_dict_counts_and_verdict():
     ok = matrix_for(spec_of(REFERENCE["resources"])).to_dict()
     assert ok["verdict"] == "ok" and json.loads(json.dumps(ok)) == ok
     assert NEIGHBOURS[0].to_dict()["owner"] == "billing"
+
+
+def test_grants_and_evaluator_agree_on_every_unconditional_identity_grant():
+    from provisioning.analysis.evaluator import evaluate
+    from provisioning.analysis.grants import workspace_grants
+
+    spec = spec_of(REFERENCE["resources"])
+    policies = render_policies(spec, key_arn=KEY_ARN)
+    for grant in workspace_grants(policies).identity:
+        resource = grant.resource.replace("*", SAMPLE_SUB_RESOURCE)
+        context = {key: values[0] for _, key, values in grant.conditions}
+        decision = evaluate(
+            [policies["identity_policy"]], action=grant.action, resource=resource, context=context
+        )
+        assert decision.allowed, grant
