@@ -4,6 +4,7 @@ Nothing in `provisioning/` imports this package; the portal only sees an endpoin
 """
 
 from sandbox.demo import DemoAws, create_demo_aws
+from sandbox.oidc import mint_token
 from sandbox.server import (
     PortInUseError,
     SandboxError,
@@ -19,5 +20,6 @@ __all__ = [
     "SandboxServer",
     "client_env",
     "create_demo_aws",
+    "mint_token",
     "start_sandbox",
 ]

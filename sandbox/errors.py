@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 StartResponse = Callable[..., object]
+Responder = Callable[[StartResponse], Iterable[bytes]]  # a complete answer, not yet sent
 
 _JSON_CONTENT_TYPES = {
     "dynamodb": "application/x-amz-json-1.0",

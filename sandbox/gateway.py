@@ -25,6 +25,7 @@ from sandbox.authz import Caller, Check, checks_for
 from sandbox.aws_request import AwsRequest, Environ, parse_request, read_body
 from sandbox.errors import (
     AwsError,
+    Responder,
     StartResponse,
     access_denied,
     expired_session_token,
@@ -34,7 +35,6 @@ from sandbox.errors import (
 from sandbox.web_identity import refuse_web_identity
 
 WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
-Responder = Callable[[StartResponse], Iterable[bytes]]
 
 
 class SandboxGateway:
@@ -48,14 +48,13 @@ class SandboxGateway:
             return self._oidc(environ, path)(start_response)
         if path.startswith("/moto-api"):
             return self.app(environ, start_response)
+        request = parse_request(environ)
         try:
-            request = parse_request(environ)
             answer = self._intercept(request)
-        except Exception:
+        except Exception:  # a bug here must refuse (fail closed) and say where
             traceback.print_exc(file=sys.stderr)
-            answer = AwsError(
-                "iam", "InternalFailure", "the sandbox could not authorize this request", 500
-            ).respond
+            message = "the sandbox could not authorize this request; see the sandbox's output"
+            answer = AwsError(request.service, "InternalFailure", message, 500).respond
         if answer is not None:
             return answer(start_response)
         return self.app(environ, start_response)

@@ -26,7 +26,7 @@ from provisioning.analysis.evaluator import (
 )
 from sandbox import moto_state
 from sandbox.aws_request import AwsRequest
-from sandbox.errors import AwsError, StartResponse
+from sandbox.errors import AwsError, Responder, StartResponse
 
 NAMESPACE = "https://iam.amazonaws.com/doc/2010-05-08/"
 _DECISIONS = {ALLOW: "allowed", EXPLICIT_DENY: "explicitDeny"}
@@ -42,7 +42,7 @@ class Simulation:
     context: dict[str, str | list[str]]
 
 
-def simulate_principal_policy(request: AwsRequest) -> Any:
+def simulate_principal_policy(request: AwsRequest) -> Responder:
     """A responder with the simulation's XML, or with the error IAM would answer."""
     try:
         simulation = _simulation(request)
@@ -193,7 +193,7 @@ def _boundary_allows(simulation: Simulation, action: str, resource: str) -> bool
     return decision.allowed
 
 
-def _xml_responder(results: list[dict[str, Any]]) -> Any:
+def _xml_responder(results: list[dict[str, Any]]) -> Responder:
     members = "".join(_member_xml(r) for r in results)
     body = (
         f'<SimulatePrincipalPolicyResponse xmlns="{NAMESPACE}"><SimulatePrincipalPolicyResult>'

@@ -50,6 +50,7 @@ def checks(request: AwsRequest, caller: Caller) -> list[Check]:
         if operation in ("Query", "Scan") and body.get("IndexName"):
             resource += f"/index/{body['IndexName']}"
         return [Check(action, resource)]
-    if "ResourceArn" in body:  # tagging, resource policies
-        return [Check(action, str(body["ResourceArn"]))]
+    for name in ("ResourceArn", "StreamArn"):  # tagging, resource policies, streams
+        if name in body:
+            return [Check(action, str(body[name]))]
     return [Check(action, "*")]
