@@ -9,6 +9,7 @@ export DEBUG="${DEBUG:-1}"
 export CELERY_BROKER_URL="${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0}"
 export SANDBOX_PORT="${SANDBOX_PORT:-4566}"
 export AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://127.0.0.1:${SANDBOX_PORT}}"
+export IRSA_TOKEN_MINT_URL="${IRSA_TOKEN_MINT_URL:-${AWS_ENDPOINT_URL}/_sandbox/oidc/token}"
 export AWS_REGION="${AWS_REGION:-us-east-1}"
 # Dummy credentials: the sandbox accepts any. Real deployments use the worker's IAM role instead.
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}"

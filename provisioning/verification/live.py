@@ -152,6 +152,7 @@ def gather_targets(
         table_keys=_table_keys(tables, region),
         own_buckets=tuple(dict.fromkeys(own)),
         bucket_policies=_bucket_policies(buckets, region),
+        account_id=spec.cluster.account_id,
     )
 
 
@@ -216,6 +217,10 @@ def undo_sensitive(
             kms = worker_client("kms", region=region)
             kms.cancel_key_deletion(KeyId=record["resource"])
             kms.enable_key(KeyId=record["resource"])
+        elif record["action"] == "s3:PutBucketPolicy":
+            bucket = p.bucket_of(record["resource"])
+            if bucket not in targets.bucket_policies:  # else the probe put back the same policy
+                worker_client("s3", region=region).delete_bucket_policy(Bucket=bucket)
         elif record["action"] == "iam:CreateRole":
             with contextlib.suppress(Exception):
                 worker_client("iam", region=region).delete_role(

@@ -51,6 +51,7 @@ class ProbeTargets:
     table_keys: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # ARN: (name, S|N|B)
     own_buckets: tuple[str, ...] = ()
     bucket_policies: Mapping[str, str] = field(default_factory=dict)  # bucket: its policy JSON
+    account_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,11 +156,10 @@ def _s3(row: MatrixRowLike, targets: ProbeTargets) -> tuple[str, dict[str, Any]]
     key = f"{PROBE_PREFIX}/{targets.token}"
     action = row.action.split(":", 1)[1]
     if action == "PutBucketPolicy":
-        # The sensitive probe puts back the bucket's current policy: a no-op if it goes through
-        # (which is itself the failure), so the probe cannot weaken the bucket.
-        policy = targets.bucket_policies.get(bucket)
-        if policy is None:
-            return "the bucket has no policy to put back unchanged"
+        # The sensitive probe puts back the bucket's current policy (a no-op if it goes through,
+        # which is itself the failure); a bucket without one gets a deny of a key nobody uses,
+        # which ``live`` deletes again should the put ever succeed.
+        policy = targets.bucket_policies.get(bucket) or harmless_bucket_policy(bucket, targets)
         return "s3.put_bucket_policy", {"bucket": bucket, "policy": policy}
     ops = {
         "PutObject": "s3.put_object",
@@ -170,6 +170,17 @@ def _s3(row: MatrixRowLike, targets: ProbeTargets) -> tuple[str, dict[str, Any]]
     if action not in ops:
         return "no live probe for this S3 action"
     return ops[action], {"bucket": bucket, "key": key}
+
+
+def harmless_bucket_policy(bucket: str, targets: ProbeTargets) -> str:
+    statement = {
+        "Sid": "IrsaPortalVerificationProbe",
+        "Effect": "Deny",
+        "Principal": {"AWS": f"arn:aws:iam::{targets.account_id}:root"},
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/{PROBE_PREFIX}/{targets.token}-never",
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 def _kms(row: MatrixRowLike, targets: ProbeTargets) -> tuple[str, dict[str, Any]] | str:

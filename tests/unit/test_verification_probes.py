@@ -88,6 +88,14 @@ def test_put_bucket_policy_puts_back_the_current_policy():
     assert json.loads(probes[0].args["policy"]) == {"Version": "2012-10-17"}
 
 
+def test_put_bucket_policy_on_a_bucket_without_one_denies_a_key_nobody_uses():
+    bucket = "arn:aws:s3:::demo-b-files"
+    probes, _ = plan(Row("sensitive", "s3_bucket", "s3:PutBucketPolicy", bucket, False))
+    statement = json.loads(probes[0].args["policy"])["Statement"][0]
+    assert statement["Effect"] == "Deny"
+    assert statement["Resource"].endswith("irsa-portal-verification/abc123def456-never")
+
+
 def test_own_key_is_probed_through_s3_and_a_neighbour_key_directly():
     probes, skipped = plan(
         Row("own", "kms_key", "kms:GenerateDataKey", KEY, True, S3_VIA),
