@@ -32,7 +32,9 @@ from provisioning.models import (
     WorkspaceStatus,
 )
 from provisioning.permissions import can_approve, can_edit_microservice, is_reviewer
+from provisioning.review_display import matrix_view, policy_views, review_summary
 from provisioning.services.changes import (
+    BlockingFindingsError,
     TransitionError,
     change_request_approve,
     change_request_cancel,
@@ -262,10 +264,15 @@ def change_request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _render_change(
-    request: HttpRequest, change: ChangeRequest, *, review_form: ReviewForm | None = None
+    request: HttpRequest,
+    change: ChangeRequest,
+    *,
+    review_form: ReviewForm | None = None,
+    status: int = 200,
 ) -> HttpResponse:
     microservice = change.microservice
     plans = selectors.change_request_latest_plans(change_request=change)
+    review = selectors.change_request_review(change_request=change)
     can_edit = can_edit_microservice(request.user, microservice)
     return render(
         request,
@@ -274,7 +281,8 @@ def _render_change(
             "change": change,
             "service": microservice,
             "spec_json": json.dumps(change.spec, indent=2),
-            "sections": _change_sections(change, plans),
+            "review": review_summary(review),
+            "sections": _change_sections(change, plans, review),
             "reviews": change.reviews.select_related("reviewer").order_by("created_at"),
             "review_form": review_form or ReviewForm(),
             "plans_shown": ",".join(f"{p.pk}:{p.plan_sha256}" for p in plans),
@@ -282,11 +290,15 @@ def _render_change(
             "can_cancel": can_edit and change.status in CANCELLABLE,
             "can_approve": can_approve(request.user, change),
         },
+        status=status,
     )
 
 
-def _change_sections(change: ChangeRequest, plans: list[Run]) -> list[dict[str, Any]]:
-    """One section per cluster: the policy preview, the latest plan and every run."""
+def _change_sections(
+    change: ChangeRequest, plans: list[Run], review: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One section per cluster: the latest plan with its analysed policies (before a plan: the
+    policy preview) and every run."""
     runs = list(change.runs.select_related("workspace__cluster").order_by("-created_at", "-pk"))
     targets = [] if change.kind == ChangeKind.DECOMMISSION else change.spec.get("clusters", [])
     names = sorted(set(targets) | {r.workspace.cluster.name for r in runs})
@@ -297,17 +309,22 @@ def _change_sections(change: ChangeRequest, plans: list[Run]) -> list[dict[str, 
         )
     )
     plan_by_cluster = {p.workspace.cluster.name: p for p in plans}
+    analyses = {w["cluster"]: w["analysis"] for w in review["workspaces"]}
     sections = []
     for name in names:
         cluster = clusters.get(name)
+        analysis = analyses.get(name)
         preview = None
-        if cluster is not None and name in targets:
+        if cluster is not None and name in targets and analysis is None:
             preview = _preview(change.microservice, change.spec, cluster, keys.get(name))
         plan = plan_by_cluster.get(name)
         sections.append(
             {
                 "name": name,
                 "preview": preview,
+                "analysis": analysis,
+                "policies": policy_views(analysis),
+                "matrix": matrix_view(analysis),
                 "plan": _plan_view(plan) if plan else None,
                 "runs": [r for r in runs if r.workspace.cluster.name == name],
             }
@@ -367,17 +384,29 @@ def change_request_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
     change = _get_change_for_user(request, pk)
     form = ReviewForm(request.POST)
     form.is_valid()  # every field is optional; cleaned_data holds what was sent
-    return _act(
-        request,
-        change,
-        lambda: change_request_approve(
+    try:
+        change_request_approve(
             actor=request.user,
             change_request=change,
             shown_plan_hashes=form.plan_hashes(),
             comment=form.cleaned_data["comment"],
-        ),
-        f"Approved #{change.pk}.",
-    )
+        )
+    except BlockingFindingsError as exc:
+        # The reviewer reads why next to the form, with the findings that must go first.
+        form.add_error(
+            None,
+            f"Not approved: {len(exc.findings)} high finding(s) in the policies below must be "
+            "fixed first (by a change of the spec, or of the catalog).",
+        )
+        for f in exc.findings:
+            form.add_error(None, f"{f['cluster']} · {f['rule']} at {f['location']}: {f['message']}")
+        change.refresh_from_db()
+        return _render_change(request, change, review_form=form, status=409)
+    except (TransitionError, RunConflict, SpecError) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Approved #{change.pk}.")
+    return redirect("change-request-detail", pk=change.pk)
 
 
 @login_required

@@ -22,6 +22,7 @@ from provisioning.models import (
     Workspace,
     WorkspaceStatus,
 )
+from provisioning.specs import workspace_spec_data
 from tests.factories import RESOURCES, ClusterFactory, MicroserviceFactory, register_orders
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/irsa/demo-orders"
@@ -61,7 +62,13 @@ def plan(change, cluster, *, sha="a" * 64, status=RunStatus.SUCCEEDED) -> Run:
         change_request=change,
         kind=RunKind.PLAN,
         status=status,
-        spec={"microservice": change.microservice.name},
+        spec=workspace_spec_data(
+            microservice=change.microservice.name,
+            namespace=change.spec["namespace"],
+            service_accounts=change.spec["service_accounts"],
+            resources=change.spec["resources"],
+            cluster=cluster,
+        ),
         plan_sha256=sha if status == RunStatus.SUCCEEDED else "",
         plan_summary=PLAN_SUMMARY if status == RunStatus.SUCCEEDED else {},
         has_changes=True,

@@ -66,11 +66,16 @@ class WorkspaceAnalysisSerializer(serializers.Serializer):
 
 
 class PlanAnalysisSerializer(WorkspaceAnalysisSerializer):
+    live_policies = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text="The live policies the diff was taken against; null when nothing is live.",
+    )
     error = serializers.CharField(required=False, help_text="Set when the analysis failed.")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for name in ("policies", "grants", "diff", "findings", "matrix"):
+        for name in ("policies", "grants", "diff", "findings", "matrix", "live_policies"):
             self.fields[name].required = False
 
 

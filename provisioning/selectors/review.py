@@ -13,6 +13,7 @@ from typing import Any
 from provisioning.analysis.findings import HIGH
 from provisioning.analysis.matrix import NeighbourResource
 from provisioning.analysis.review import analyse_change, analyse_workspace
+from provisioning.iam.policies import render_policies
 from provisioning.iam.spec import SpecError, WorkspaceSpec, parse_workspace_spec
 from provisioning.models import (
     ChangeKind,
@@ -78,13 +79,18 @@ def plan_run_analysis(*, run: Run) -> dict[str, Any]:
     the workspace's real key when it exists, else a marked placeholder."""
     workspace = run.workspace
     key_arn = workspace.kms_key_arn or None
-    return analyse_workspace(
+    live_spec = workspace_live_spec(workspace=workspace)
+    analysis = analyse_workspace(
         spec=None if run.destroy_plan else parse_workspace_spec(run.spec),
         key_arn=key_arn,
-        live_spec=workspace_live_spec(workspace=workspace),
+        live_spec=live_spec,
         live_key_arn=key_arn,
         neighbours=workspace_neighbours(workspace=workspace),
     )
+    # What the diff was taken against, so the page can show the policies side by side as they
+    # were when the plan was reviewed (a later apply changes what is live).
+    live = render_policies(live_spec, key_arn=key_arn) if live_spec is not None else None
+    return {**analysis, "live_policies": live}
 
 
 def change_request_review(*, change_request: ChangeRequest) -> dict[str, Any]:
