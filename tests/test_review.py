@@ -83,13 +83,15 @@ def make_applied(change: ChangeRequest) -> None:
     ChangeRequest.objects.filter(pk=change.pk).update(status=ChangeStatus.APPLIED)
 
 
-def planned_change(developer, change: ChangeRequest, resources: list[dict]) -> ChangeRequest:
+def planned_change(
+    developer, change: ChangeRequest, resources: list[dict], justification: str = "less access"
+) -> ChangeRequest:
     proposal = change_request_create(
         actor=developer,
         microservice=change.microservice,
         kind="change",
         spec={**change.spec, "resources": resources},
-        justification="less access",
+        justification=justification,
     )
     change_request_submit(actor=developer, change_request=proposal)
     finish_plans(proposal, sha="b" * 64)
