@@ -59,6 +59,8 @@ def test_sandbox_listens_on_a_free_loopback_port(sandbox: SandboxServer) -> None
     assert sandbox.endpoint_url == f"http://127.0.0.1:{sandbox.port}"
     assert sandbox.port > 0
     assert sandbox.process.poll() is None
+    # moto's server wrapped in the sandbox's IAM enforcement, not plain `moto.server`.
+    assert sandbox.process.args[1:3] == ["-m", "sandbox.moto_app"]
 
 
 def test_demo_creates_the_clusters_oidc_provider(sandbox: SandboxServer, demo_aws: DemoAws) -> None:
@@ -193,6 +195,7 @@ def test_python_m_sandbox_prints_the_environment_and_stops_on_sigterm() -> None:
     assert f"export AWS_ENDPOINT_URL=http://127.0.0.1:{port}" in seen
     assert "export AWS_ACCESS_KEY_ID=testing" in seen
     assert "export IRSA_PERMISSIONS_BOUNDARY_ARN=arn:aws:iam::123456789012:policy/irsa/" in seen
+    assert f"pod tokens    POST http://127.0.0.1:{port}/_sandbox/oidc/token" in seen
     assert returncode == 0
 
 
