@@ -54,27 +54,33 @@ _VIRTUAL_HOST = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9.-]*)\.s3[.-]")
 
 def checks(request: AwsRequest, caller: Caller) -> list[Check]:
     bucket, key = _bucket_and_key(request)
-    partition = caller.partition
     if not bucket:
         return [Check("s3:ListAllMyBuckets", "*")]
-    bucket_arn = f"arn:{partition}:s3:::{bucket}"
+    bucket_arn = f"arn:{caller.partition}:s3:::{bucket}"
     policy = moto_state.bucket_policy(bucket)
     if key is None:
         return [Check(_bucket_action(request), bucket_arn, policy)]
     found = [Check(_object_action(request), f"{bucket_arn}/{key}", policy)]
     copy_source = request.headers.get("x-amz-copy-source")
     if request.method == "PUT" and copy_source:
-        source = urllib.parse.unquote(copy_source.split("?")[0].lstrip("/"))
-        source_bucket = source.split("/", 1)[0]
-        found.append(
-            Check(
-                "s3:GetObject",
-                f"arn:{partition}:s3:::{source}",
-                moto_state.bucket_policy(source_bucket),
-            )
-        )
+        found += _copy_source_checks(request, caller, copy_source)
     found += _sse_kms_checks(request, caller, bucket, key)
     return found
+
+
+def _copy_source_checks(request: AwsRequest, caller: Caller, copy_source: str) -> list[Check]:
+    """CopyObject reads the source: s3:GetObject on it, and its key's Decrypt through S3."""
+    source = urllib.parse.unquote(copy_source.split("?")[0].lstrip("/"))
+    source_bucket, _, source_key = source.partition("/")
+    found = [
+        Check(
+            "s3:GetObject",
+            f"arn:{caller.partition}:s3:::{source}",
+            moto_state.bucket_policy(source_bucket),
+        )
+    ]
+    key_id = moto_state.object_kms_key_id(source_bucket, source_key)
+    return found + _kms_via_s3(request, caller, key_id, "kms:Decrypt")
 
 
 def _bucket_and_key(request: AwsRequest) -> tuple[str, str | None]:
@@ -128,19 +134,25 @@ def _named(method: str, stem: str) -> str:
 
 
 def _sse_kms_checks(request: AwsRequest, caller: Caller, bucket: str, key: str) -> list[Check]:
-    """The KMS call S3 makes for the caller when the object is (to be) encrypted with a key."""
+    """The KMS call S3 makes for the caller when the object is (to be) encrypted with a key.
+    HeadObject reads only metadata: S3 calls KMS for GetObject, not for HEAD."""
     method = request.method
-    if method in ("GET", "HEAD") and not request.query.keys() - {"versionId", "partNumber"}:
-        key_id, action = moto_state.object_kms_key_id(bucket, key), "kms:Decrypt"
-    elif method in ("PUT", "POST") and not request.query.keys() & {"acl", "tagging", "retention"}:
-        key_id, action = _requested_kms_key(request, bucket), "kms:GenerateDataKey"
-    else:
-        return []
-    if not key_id:
-        return []
-    found = moto_state.kms_key(caller.account_id, request.region, key_id)
+    if method == "GET" and not request.query.keys() - {"versionId", "partNumber"}:
+        return _kms_via_s3(
+            request, caller, moto_state.object_kms_key_id(bucket, key), "kms:Decrypt"
+        )
+    if method in ("PUT", "POST") and not request.query.keys() & {"acl", "tagging", "retention"}:
+        key_id = _requested_kms_key(request, bucket)
+        return _kms_via_s3(request, caller, key_id, "kms:GenerateDataKey")
+    return []
+
+
+def _kms_via_s3(
+    request: AwsRequest, caller: Caller, key_id: str | None, action: str
+) -> list[Check]:
+    found = moto_state.kms_key(caller.account_id, request.region, key_id) if key_id else None
     if found is None:
-        return []  # the AWS-managed aws/s3 key, or a key moto does not know: not enforced
+        return []  # no key, the AWS-managed aws/s3 key, or a key moto does not know
     context = {
         "kms:ViaService": f"s3.{request.region}.amazonaws.com",
         "kms:CallerAccount": caller.account_id,

@@ -131,7 +131,7 @@ def test_own_bucket_objects_are_written_and_read_with_the_own_key_through_s3(
     assert body == b"id,total\n1,10\n"
     assert head["ServerSideEncryption"] == "aws:kms"
     assert head["SSEKMSKeyId"] == a.key_arn
-    assert {o["Key"] for o in listed} == {"seed.txt", "report.csv"}
+    assert {"seed.txt", "report.csv"} <= {o["Key"] for o in listed}
 
 
 def test_neighbours_bucket_is_denied_with_s3s_error(
@@ -175,6 +175,21 @@ def test_writing_with_a_neighbours_key_is_denied_at_kms(
 
     assert (code, status) == ("AccessDenied", 403)
     assert f"kms:GenerateDataKey on resource: {b.key_arn}" in message
+
+
+def test_copying_a_neighbours_object_is_denied_and_an_own_copy_allowed(
+    sandbox_services: Services, sandbox_pod: Pod
+) -> None:
+    s3, a, b = sandbox_pod("a", "s3"), sandbox_services["a"], sandbox_services["b"]
+
+    s3.copy_object(Bucket=a.bucket, Key="seed-copy.txt", CopySource=f"{a.bucket}/seed.txt")
+    code, _, message = denied(
+        lambda: s3.copy_object(Bucket=a.bucket, Key="stolen.txt", CopySource=f"{b.bucket}/seed.txt")
+    )
+
+    assert s3.get_object(Bucket=a.bucket, Key="seed-copy.txt")["Body"].read() == b"seed"
+    assert code == "AccessDenied"
+    assert f"s3:GetObject on resource: arn:aws:s3:::{b.bucket}/seed.txt" in message
 
 
 def test_sensitive_bucket_actions_are_denied(sandbox_services: Services, sandbox_pod: Pod) -> None:
