@@ -64,14 +64,18 @@ def verify_workspace(workspace_id: int, actor_id: int | None = None) -> str:
     return Workspace.objects.get(pk=workspace_id).verification_status
 
 
-@shared_task(name="provisioning.audit_node_roles", ignore_result=True, time_limit=600)
+@shared_task(
+    name="provisioning.audit_node_roles", ignore_result=True, time_limit=600, soft_time_limit=540
+)
 def audit_node_roles() -> list[int]:
     from provisioning.verification.services import clusters_audit_node_roles
 
     return clusters_audit_node_roles()
 
 
-@shared_task(name="provisioning.audit_node_role", ignore_result=True, time_limit=300)
+@shared_task(
+    name="provisioning.audit_node_role", ignore_result=True, time_limit=300, soft_time_limit=270
+)
 def audit_node_role(cluster_id: int) -> str:
     from provisioning.models import Cluster
     from provisioning.verification.services import cluster_audit_node_role

@@ -132,3 +132,30 @@ def test_only_staff_and_reviewers_start_a_node_role_audit(
     with django_capture_on_commit_callbacks(execute=True):
         assert client.post(reverse("cluster-audit", args=["demo"])).status_code == 302
     assert queued == [(cluster.pk,)]
+
+
+def test_my_tasks_time_limits_can_be_enqueued():
+    """apply_async refuses a soft limit above the hard one (the settings' soft default is 3300)."""
+    from provisioning.notifications.tasks import send_email
+
+    for task in (send_email, tasks.verify_workspace, tasks.audit_node_role, tasks.audit_node_roles):
+        assert task.soft_time_limit is not None and task.soft_time_limit <= task.time_limit
+
+
+def test_failed_verification_mails_the_requester_and_security(
+    developer, reviewer, workspace, monkeypatch, mailoutbox, django_capture_on_commit_callbacks
+):
+    from provisioning.notifications import email
+    from provisioning.notifications.tasks import send_email
+
+    developer.email, reviewer.email = "alice@example.com", "rita@example.com"
+    developer.save()
+    reviewer.save()
+    workspace.microservice.created_by = developer
+    workspace.microservice.save()
+    monkeypatch.setattr(send_email, "delay", lambda *a: send_email.apply(args=a).get())
+    with django_capture_on_commit_callbacks(execute=True):
+        email.notify_verification_failed(workspace=workspace, failing=FAILED["probes"])
+    (mail,) = mailoutbox
+    assert sorted(mail.to) == ["alice@example.com", "rita@example.com"]
+    assert FAILED["failed"][0] in mail.body and "denied -> allowed" in mail.body

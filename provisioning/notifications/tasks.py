@@ -17,6 +17,7 @@ from django.core.mail import send_mail
     max_retries=6,
     ignore_result=True,
     time_limit=60,
+    soft_time_limit=50,
 )
 def send_email(subject: str, body: str, recipients: list[str]) -> int:
     return send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients, fail_silently=False)
