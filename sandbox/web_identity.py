@@ -32,20 +32,16 @@ def refuse_web_identity(request: AwsRequest, issuer: OidcIssuer) -> AwsError | N
             return AwsError("sts", "ExpiredTokenException", str(exc), 400)
         return _invalid(str(exc))
     role_arn = params.get("RoleArn", "")
-    issuer_name = str(claims["iss"]).removeprefix("https://")
-    account_id = moto_state.account_of_arn(role_arn)
-    partition = role_arn.split(":")[1] if role_arn.count(":") >= 5 else "aws"
-    if not account_id.isdigit():
+    if not moto_state.account_of_arn(role_arn).isdigit():
         return NOT_AUTHORIZED
-    provider = moto_state.oidc_provider(account_id, partition, issuer_name)
-    if provider is None:
-        return _invalid(f"No OpenIDConnect provider found in your account for {claims['iss']}")
-    audiences = [a for a in _listed(claims.get("aud")) if a in provider.client_id_list]
-    if not audiences:
-        return _invalid("Incorrect token audience")
+    found = _provider_and_audiences(role_arn, claims)
+    if isinstance(found, AwsError):
+        return found
+    provider, audiences = found
     trust = moto_state.role_trust_policy(role_arn)
     if trust is None:
         return NOT_AUTHORIZED
+    issuer_name = str(claims["iss"]).removeprefix("https://")
     context = {
         f"{issuer_name}:sub": str(claims["sub"]),
         f"{issuer_name}:aud": audiences,
@@ -55,6 +51,23 @@ def refuse_web_identity(request: AwsRequest, issuer: OidcIssuer) -> AwsError | N
         [trust], action=ACTION, resource=role_arn, principal=provider.arn, context=context
     )
     return None if decision.allowed else NOT_AUTHORIZED
+
+
+def _provider_and_audiences(
+    role_arn: str, claims: dict[str, Any]
+) -> tuple[Any, list[str]] | AwsError:
+    """The role's account's OIDC provider for the token's issuer, and the token's audiences that
+    are among the provider's client ids — or STS's error when there is none of either."""
+    partition = role_arn.split(":")[1] or "aws"
+    issuer_name = str(claims["iss"]).removeprefix("https://")
+    account_id = moto_state.account_of_arn(role_arn)
+    provider = moto_state.oidc_provider(account_id, partition, issuer_name)
+    if provider is None:
+        return _invalid(f"No OpenIDConnect provider found in your account for {claims['iss']}")
+    audiences = [a for a in _listed(claims.get("aud")) if a in provider.client_id_list]
+    if not audiences:
+        return _invalid("Incorrect token audience")
+    return provider, audiences
 
 
 def _invalid(message: str) -> AwsError:
