@@ -14,9 +14,11 @@ class TeamAdmin(admin.ModelAdmin):
 
 @admin.register(m.Cluster)
 class ClusterAdmin(admin.ModelAdmin):
-    list_display = ["name", "environment", "account_id", "region"]
-    list_filter = ["environment", "region"]
+    list_display = ["name", "environment", "account_id", "region", "node_role_status"]
+    list_filter = ["environment", "region", "node_role_status"]
     search_fields = ["name", "account_id"]
+    # Written by the node role audit (provisioning.verification), never by hand.
+    readonly_fields = ["node_role_status", "node_role_audit", "node_role_audited_at"]
 
 
 @admin.register(m.NamespaceOwnership)
@@ -44,8 +46,8 @@ class MicroserviceAdmin(admin.ModelAdmin):
 
 @admin.register(m.Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "status", "role_arn", "updated_at"]
-    list_filter = ["status", "cluster"]
+    list_display = ["__str__", "status", "verification_status", "role_arn", "updated_at"]
+    list_filter = ["status", "verification_status", "cluster"]
     readonly_fields = [
         "role_arn",
         "policy_arn",
@@ -53,6 +55,9 @@ class WorkspaceAdmin(admin.ModelAdmin):
         "kms_alias",
         "resource_arns",
         "outputs",
+        "verification_status",
+        "verification",
+        "verified_at",
     ]
 
 
