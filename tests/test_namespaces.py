@@ -192,3 +192,38 @@ def test_admins_manage_namespace_ownership(admin_client, team, cluster):
     assert response.status_code == 302
     assert NamespaceOwnership.objects.get().team == team
     assert admin_client.get("/admin/provisioning/namespaceownership/").status_code == 200
+
+
+def test_the_register_form_shows_the_refusal_on_its_field(client, outsider, search, team, cluster):
+    from django.urls import reverse
+
+    from tests.test_ui import register_post
+
+    NamespaceOwnership.objects.create(cluster=cluster, namespace="shop", team=team)
+    client.force_login(outsider)
+    response = client.post(
+        reverse("microservice-register"), register_post(team="search", name="thief")
+    )
+    assert response.status_code == 200
+    errors = response.context["editor"].form.errors
+    assert "belongs to team payments" in errors["namespace"][0]
+    assert not Microservice.objects.exists()
+
+
+def test_the_api_refuses_kube_system_aws_node(client, developer, cluster):
+    from django.urls import reverse
+
+    client.force_login(developer)
+    body = {
+        "name": "node-agent",
+        "team": "payments",
+        "namespace": "kube-system",
+        "service_accounts": ["aws-node"],
+        "resources": RESOURCES,
+        "clusters": ["demo"],
+        "justification": "wants the node's identity",
+    }
+    response = client.post(reverse("api-microservices"), body, content_type="application/json")
+    assert response.status_code == 400
+    assert "system namespace" in response.json()["errors"]["namespace"][0]
+    assert not Microservice.objects.exists()
