@@ -101,10 +101,14 @@ def _trusted_accounts(*, cluster: Cluster, namespace: str, exclude: str) -> dict
         ChangeRequest.objects.filter(status__in=OPEN_CHANGE_STATUSES)
         .exclude(kind=ChangeKind.DECOMMISSION)
         .exclude(microservice__name=exclude)
-        .filter(spec__namespace=namespace, spec__clusters__contains=[cluster.name])
+        .filter(spec__namespace=namespace)
         .select_related("microservice")
     )
     for change in proposals:
+        # Cluster membership is checked here, not with a JSON `contains` lookup, which SQLite
+        # (the zero-setup local database) does not support.
+        if cluster.name not in (change.spec.get("clusters") or []):
+            continue
         accounts = change.spec.get("service_accounts") or []
         trusted.update(dict.fromkeys(accounts, change.microservice.name))
     return trusted
