@@ -154,3 +154,50 @@ def test_two_concurrent_proposals_make_one_request_and_one_clear_error(developer
     assert len(created) == 1 and len(refused) == 1, outcomes
     assert "already has an open change request" in str(refused[0])
     assert ChangeRequest.objects.filter(justification="concurrent").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_approvals_make_one_review_and_one_conflict(
+    developer, reviewer, team, cluster
+):
+    """Both reviewers may decide (no 403); the one whose conditional UPDATE loses learns the
+    request's current state (a TransitionError: the API's 409)."""
+    import threading
+
+    from django.contrib.auth.models import Group
+    from django.db import connection
+
+    from provisioning.models import Review
+    from provisioning.permissions import SECURITY_GROUP
+    from provisioning.services.changes import TransitionError, change_request_approve
+    from tests.factories import UserFactory
+    from tests.test_review import planned_create
+
+    second = UserFactory(username="sam")
+    second.groups.add(Group.objects.get(name=SECURITY_GROUP))
+    change = planned_create(developer, team, cluster)
+    hashes = {str(p.pk): p.plan_sha256 for p in change.runs.filter(kind="plan")}
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def approve(actor) -> None:
+        try:
+            mine = ChangeRequest.objects.get(pk=change.pk)
+            barrier.wait(timeout=10)
+            outcomes.append(
+                change_request_approve(actor=actor, change_request=mine, shown_plan_hashes=hashes)
+            )
+        except Exception as exc:  # recorded and asserted below
+            outcomes.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=approve, args=(a,)) for a in (reviewer, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    refused = [o for o in outcomes if isinstance(o, TransitionError)]
+    assert len([o for o in outcomes if isinstance(o, Review)]) == 1 and len(refused) == 1, outcomes
+    assert "it cannot become Approved" in str(refused[0])
+    assert Review.objects.filter(change_request=change).count() == 1
