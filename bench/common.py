@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-DATABASE_NAME = "bench_irsa"
+DATABASE_NAME = os.environ.get("BENCH_DATABASE_NAME", "bench_irsa")  # one per concurrent bench
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE_NAME}"
 REGION = "us-east-1"
 # Terraform state schemas this benchmark suite creates in bench_irsa (dropped on exit).
@@ -144,6 +144,11 @@ class Stack:
         # AWS_*: the sandbox's endpoint and its fake "testing" keys. DEBUG=1 gives Django its
         # throwaway SECRET_KEY, which is all a benchmark needs.
         os.environ.update(client_env(self.sandbox.endpoint_url, region=REGION))
+        # As under `make run`, a verification after apply gets its tokens from the sandbox's issuer;
+        # IRSA_TOKEN_MINT_URL="" in the caller's environment selects the simulator path instead.
+        os.environ.setdefault(
+            "IRSA_TOKEN_MINT_URL", f"{self.sandbox.endpoint_url}/_sandbox/oidc/token"
+        )
         os.environ.update(
             DJANGO_SETTINGS_MODULE="portal.settings",
             DEBUG="1",

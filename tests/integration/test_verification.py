@@ -99,7 +99,6 @@ def worker(module_db, sandbox, demo_aws, terraform_root, mint_url, tmp_path_fact
         "IRSA_TOKEN_MINT_URL": mint_url,
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(mail),
-        "SECURITY_NOTIFY_EMAILS": "security@example.com",
     }
     running = CeleryWorker(env=env, log=tmp_path_factory.mktemp("worker") / "worker.log")
     running.mail = mail
@@ -251,6 +250,7 @@ def test_negative_control_an_overbroad_policy_fails_the_live_verification(
 ):
     settings.IRSA_TOKEN_MINT_URL = mint_url
     settings.AWS_ENDPOINT_URL = sandbox.endpoint_url
+    settings.SECURITY_NOTIFY_EMAILS = ["security@example.com"]
     for name, value in SANDBOX_CREDENTIALS.items():
         monkeypatch.setenv(name.upper(), value)
     a = applied["a"]
