@@ -73,6 +73,12 @@ def main() -> None:
                     seconds, result = verify(workspace, mint_url=url)
                     times.append(seconds)
                     probes, failed = len(result["probes"]), len(result["failed"])
+                    for probe in result["probes"]:
+                        if not probe["ok"]:
+                            log(
+                                f"  failed {probe['id']}: {probe['expected']} -> "
+                                f"{probe['actual']} {probe['detail']}"
+                            )
                 rows.append([mode, index, probes, failed, median(times), min(times), max(times)])
                 log(f"{mode} {workspace}: {median(times):.2f} s, {probes} probes")
         print(f"- load average at end: {load_average()}\n")

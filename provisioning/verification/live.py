@@ -144,16 +144,46 @@ def gather_targets(
         r.resource for r in rows if r.kind == "dynamodb_table" and "/index/" not in r.resource
     }
     buckets = {p.bucket_of(r.resource) for r in rows if r.action == "s3:PutBucketPolicy"}
-    own = sorted(
-        p.bucket_of(r.resource) for r in rows if r.category == "own" and r.kind == "s3_bucket"
+    writable = sorted(
+        p.bucket_of(r.resource)
+        for r in rows
+        if r.category == "own" and r.action == "s3:PutObject" and r.expected
     )
     return p.ProbeTargets(
         token=token,
         table_keys=_table_keys(tables, region),
-        own_buckets=tuple(dict.fromkeys(own)),
+        own_buckets=tuple(dict.fromkeys(writable)),
         bucket_policies=_bucket_policies(buckets, region),
         account_id=spec.cluster.account_id,
+        absent=_absent(rows, region),
     )
+
+
+def _absent(rows: Sequence[p.MatrixRowLike], region: str) -> frozenset[str]:
+    """Neighbours' keys that are gone or not enabled, and buckets that are gone."""
+    kms, s3 = worker_client("kms", region=region), worker_client("s3", region=region)
+    absent: set[str] = set()
+    for arn in sorted(
+        {r.resource for r in rows if r.category == "neighbour" and r.kind == "kms_key"}
+    ):
+        try:
+            if kms.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"] != "Enabled":
+                absent.add(arn)
+        except Exception as exc:
+            if error_code(exc) != "NotFoundException":
+                raise
+            absent.add(arn)
+    buckets = {
+        p.bucket_of(r.resource) for r in rows if r.category == "neighbour" and r.kind == "s3_bucket"
+    }
+    for bucket in sorted(buckets):
+        try:
+            s3.head_bucket(Bucket=bucket)
+        except Exception as exc:
+            if error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+            absent.add(f"arn:aws:s3:::{bucket}")
+    return frozenset(absent)
 
 
 def _table_keys(arns: set[str], region: str) -> dict[str, tuple[str, str]]:

@@ -49,9 +49,12 @@ class ProbeTargets:
 
     token: str  # unique per verification: names the probe item, object and role
     table_keys: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # ARN: (name, S|N|B)
-    own_buckets: tuple[str, ...] = ()
+    own_buckets: tuple[str, ...] = ()  # own buckets the matrix lets the role PutObject into
     bucket_policies: Mapping[str, str] = field(default_factory=dict)  # bucket: its policy JSON
     account_id: str = ""
+    # Neighbours' keys and buckets that do not exist (any more) or cannot be used: nothing to
+    # prove against them, so their rows are skipped rather than reported as errors.
+    absent: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,10 @@ def plan_probes(
 
 
 def _call_for(row: MatrixRowLike, targets: ProbeTargets) -> tuple[str, dict[str, Any]] | str:
+    if row.resource in targets.absent or f"arn:aws:s3:::{bucket_of(row.resource)}" in (
+        targets.absent
+    ):
+        return "the resource does not exist or is not enabled"
     service = row.action.split(":", 1)[0]
     planner = {"dynamodb": _dynamodb, "s3": _s3, "kms": _kms, "iam": _iam}.get(service)
     if planner is None:
@@ -192,7 +199,7 @@ def _kms(row: MatrixRowLike, targets: ProbeTargets) -> tuple[str, dict[str, Any]
         return "kms.schedule_key_deletion", {"key_id": row.resource}
     if via.startswith("s3.") and action == "GenerateDataKey":
         if not targets.own_buckets:
-            return "no own bucket to use the key through S3"
+            return "no own bucket the role may write to, to use the key through S3"
         key = f"{PROBE_PREFIX}/{targets.token}-kms"
         args = {"bucket": targets.own_buckets[0], "key": key, "key_id": row.resource}
         return "s3.put_object_sse_kms", args

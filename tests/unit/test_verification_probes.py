@@ -223,3 +223,28 @@ def test_a_stand_in_named_like_the_baseline_may_not_grant_other_services():
     }
     result = classify_node_role(role_arn="r", attached=[*BASELINE[:2], stand_in], inline=[])
     assert result["status"] == "flagged" and "s3:GetObject" in result["flagged"][0]["reason"]
+
+
+def test_rows_on_absent_neighbour_resources_are_skipped_not_errors():
+    targets = p.ProbeTargets(
+        token="abc123def456", absent=frozenset({OTHER_KEY, "arn:aws:s3:::demo-b-files"})
+    )
+    probes, skipped = p.plan_probes(
+        [
+            Row("neighbour", "kms_key", "kms:Encrypt", OTHER_KEY, False),
+            Row("neighbour", "s3_bucket", "s3:GetObject", "arn:aws:s3:::demo-b-files/x", False),
+            Row("neighbour", "kms_key", "kms:Encrypt", KEY, False),
+        ],
+        sa="orders",
+        targets=targets,
+    )
+    assert [x.resource for x in probes] == [KEY]
+    assert {s.reason for s in skipped} == {"the resource does not exist or is not enabled"}
+
+
+def test_the_key_through_s3_needs_a_bucket_the_role_may_write():
+    targets = p.ProbeTargets(token="abc123def456", own_buckets=())
+    _, skipped = p.plan_probes(
+        [Row("own", "kms_key", "kms:GenerateDataKey", KEY, True, S3_VIA)], sa="o", targets=targets
+    )
+    assert "may write to" in skipped[0].reason
