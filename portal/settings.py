@@ -151,9 +151,13 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 RUN_HEARTBEAT_TIMEOUT = env_int("RUN_HEARTBEAT_TIMEOUT", 300)  # seconds without a heartbeat
 RUN_REDISPATCH_AFTER = env_int("RUN_REDISPATCH_AFTER", 60)  # seconds a run may sit queued
+# A stale run on another host is left that long for a worker there to adopt its Terraform.
+RUN_FOREIGN_HOST_TIMEOUT = env_int("RUN_FOREIGN_HOST_TIMEOUT", 3 * 3600)
+RUN_WORKDIR_MAX_AGE = env_int("RUN_WORKDIR_MAX_AGE", 24 * 3600)  # then a final run's dir goes
 CELERY_BEAT_SCHEDULE = {
     "reap-interrupted-runs": {"task": "provisioning.reap_interrupted_runs", "schedule": 60.0},
     "dispatch-queued-runs": {"task": "provisioning.dispatch_queued_runs", "schedule": 30.0},
+    "sweep-run-workdirs": {"task": "provisioning.sweep_run_workdirs", "schedule": 3600.0},
     "check-drift": {
         "task": "provisioning.check_drift",
         "schedule": float(env_int("DRIFT_CHECK_INTERVAL", 6 * 3600)),
