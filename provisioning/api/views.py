@@ -25,6 +25,7 @@ from provisioning.services.changes import (
     change_request_cancel,
     change_request_create,
     change_request_reject,
+    change_request_replan,
     change_request_submit,
 )
 from provisioning.services.microservices import microservice_register
@@ -234,6 +235,16 @@ ACTION_SCHEMA = {"responses": {200: s.ChangeRequestSerializer, **ERRORS}}
 class ChangeRequestSubmit(_ChangeRequestAction):
     def perform(self, change: ChangeRequest, data: dict[str, Any]) -> None:
         change_request_submit(actor=self.request.user, change_request=change)
+
+
+@extend_schema(
+    request=None,
+    description="Failed → submitted: plans again after a failed or interrupted apply.",
+    **ACTION_SCHEMA,
+)
+class ChangeRequestReplan(_ChangeRequestAction):
+    def perform(self, change: ChangeRequest, data: dict[str, Any]) -> None:
+        change_request_replan(actor=self.request.user, change_request=change)
 
 
 @extend_schema(description="Security reviewers only, never their own request.", **ACTION_SCHEMA)

@@ -362,3 +362,27 @@ def _record_live_spec(change: ChangeRequest) -> None:
         )
         for r in change.spec["resources"]
     )
+
+
+def change_request_replan(*, actor: Any, change_request: ChangeRequest) -> list[Run]:
+    """Failed → submitted with fresh plans: after a failed or interrupted apply the owner plans
+    again against what the state now holds (see the workspace's reconciliation first); the new
+    plans need a new review."""
+    if not can_edit_microservice(actor, change_request.microservice):
+        raise PermissionDenied("Only the owning team can re-plan this change request.")
+    try:
+        with transaction.atomic():
+            _move(change_request, allowed=(ChangeStatus.FAILED,), to=ChangeStatus.SUBMITTED)
+            planned = _enqueue_plans(change_request, actor)
+            audit_record(
+                actor=actor,
+                action="change_request.replanned",
+                obj=change_request,
+                data={"runs": [r.pk for r in planned]},
+            )
+    except IntegrityError:  # another change request of the service was opened meanwhile
+        raise TransitionError(
+            f"Microservice {change_request.microservice.name} has another open change request; "
+            "cancel it before re-planning this one."
+        ) from None
+    return planned
