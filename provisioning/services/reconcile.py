@@ -202,6 +202,15 @@ def _ours(tags: dict[str, str], spec: WorkspaceSpec) -> bool:
     )
 
 
+def _ours_by_name(name: str, tags: dict[str, str], spec: WorkspaceSpec) -> bool:
+    """Tagged: the tags decide. Untagged (Terraform died between creating and tagging it): only
+    the exact physical name of one of the spec's resources, as another service's slug may
+    share the prefix."""
+    if tags:
+        return _ours(tags, spec)
+    return name in {naming.physical_name(spec, r) for r in spec.resources}
+
+
 def aws_holdings(spec: WorkspaceSpec) -> list[dict[str, str]]:
     """Everything AWS holds that carries this workspace's tags or names, with its address."""
     return [*_kms(spec), *_iam(spec), *_tables(spec), *_buckets(spec)]
@@ -255,7 +264,7 @@ def _tables(spec: WorkspaceSpec) -> list[dict[str, str]]:
                 continue
             arn = dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
             tags = dynamodb.list_tags_of_resource(ResourceArn=arn).get("Tags", [])
-            if _ours({t["Key"]: t["Value"] for t in tags}, spec):
+            if _ours_by_name(table, {t["Key"]: t["Value"] for t in tags}, spec):
                 address = f'module.dynamodb_table["{table[len(prefix) :]}"].aws_dynamodb_table.this'
                 found.append(_item("dynamodb_table", table, arn, address))
     return found
@@ -271,8 +280,8 @@ def _buckets(spec: WorkspaceSpec) -> list[dict[str, str]]:
         try:
             tags = s3.get_bucket_tagging(Bucket=name).get("TagSet", [])
         except ClientError:
-            tags = []  # no tags at all: not provably ours
-        if _ours({t["Key"]: t["Value"] for t in tags}, spec):
+            tags = []  # NoSuchTagSet
+        if _ours_by_name(name, {t["Key"]: t["Value"] for t in tags}, spec):
             address = f'module.s3_bucket["{name[len(prefix) :]}"].aws_s3_bucket.this'
             found.append(
                 _item("s3_bucket", name, f"arn:{spec.cluster.partition}:s3:::{name}", address)

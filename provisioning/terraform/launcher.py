@@ -36,7 +36,7 @@ def exit_record(returncode: int) -> dict[str, object]:
     return {"returncode": returncode, "signal": name}
 
 
-def _open_private(path: Path):
+def open_private(path: Path):
     return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE), "wb")
 
 
@@ -54,8 +54,8 @@ def _forward(child: subprocess.Popen) -> None:
 
 def launch(prefix: Path, argv: list[str]) -> int:
     with (
-        _open_private(prefix.with_suffix(".out")) as out,
-        _open_private(prefix.with_suffix(".err")) as err,
+        open_private(prefix.with_suffix(".out")) as out,
+        open_private(prefix.with_suffix(".err")) as err,
     ):
         try:
             child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
@@ -66,7 +66,7 @@ def launch(prefix: Path, argv: list[str]) -> int:
             _forward(child)
             returncode = child.wait()
     partial = prefix.with_suffix(".exit-partial")
-    with _open_private(partial) as handle:
+    with open_private(partial) as handle:
         handle.write(json.dumps(exit_record(returncode)).encode())
     os.replace(partial, prefix.with_suffix(".exit"))
     return returncode

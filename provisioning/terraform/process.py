@@ -76,6 +76,8 @@ def start(argv: list[str], *, workdir: Path, env: Mapping[str, str], command: st
     """Start the launcher in a session of its own: the worker's death (and its process group's
     signals) leave Terraform running."""
     prefix = next_prefix(workdir, command)
+    for suffix in (".out", ".err"):  # before the launcher runs: an adopter always finds them
+        launcher.open_private(prefix.with_suffix(suffix)).close()
     process = subprocess.Popen(
         [sys.executable, "-I", str(LAUNCHER_PATH), str(prefix), *argv],
         cwd=workdir,
