@@ -298,10 +298,13 @@ def dispatch_reconciliation(workspace_id: int) -> None:
     holds outside it. A broker that is down only delays it (the admin can run it again)."""
     from provisioning import tasks  # late: tasks import this module
 
-    try:
-        tasks.reconcile_workspace.delay(workspace_id)
-    except Exception as exc:  # kombu raises several types; all mean "not sent"
-        logger.warning("reconciliation of workspace %s not dispatched (%s)", workspace_id, exc)
+    def send() -> None:
+        try:
+            tasks.reconcile_workspace.delay(workspace_id)
+        except Exception as exc:  # kombu raises several types; all mean "not sent"
+            logger.warning("reconciliation of workspace %s not dispatched (%s)", workspace_id, exc)
+
+    transaction.on_commit(send)
 
 
 def runs_sweep_workdirs(*, older_than: timedelta | None = None) -> list[str]:
