@@ -277,3 +277,35 @@ class TestReplan:
         response = client.post(reverse("change-request-replan", args=[failed.pk]))
         assert response.status_code == 302
         assert ChangeRequest.objects.get(pk=failed.pk).status == ChangeStatus.SUBMITTED
+
+
+def test_the_service_page_and_api_show_what_aws_holds_outside_state(client, developer, workspace):
+    item = {
+        "type": "kms_key",
+        "id": "1234abcd-0000-0000-0000-000000000000",
+        "arn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-0000-0000-0000-000000000000",
+        "address": "module.kms_key.aws_kms_key.this",
+    }
+    Workspace.objects.filter(pk=workspace.pk).update(
+        reconciliation={"checked_at": "2026-01-01T00:00:00+00:00", "unmanaged": [item]}
+    )
+    client.force_login(developer)
+    page = client.get(reverse("microservice-detail", args=[workspace.microservice.name]))
+    assert (
+        "Outside Terraform state" in page.content.decode() and item["arn"] in page.content.decode()
+    )
+    api = client.get(reverse("api-microservice-detail", args=[workspace.microservice.name]))
+    (data,) = api.json()["workspaces"]
+    assert data["reconciliation"]["unmanaged"] == [item]
+
+
+def test_admin_import_is_refused_while_a_run_is_active(workspace, reviewer):
+    from provisioning.services.reconcile import ReconcileRefused, workspace_reconcile_import
+
+    Workspace.objects.filter(pk=workspace.pk).update(
+        reconciliation={"unmanaged": [{"type": "iam_role", "id": "demo-orders"}]}
+    )
+    Run.objects.create(workspace=workspace, kind=RunKind.PLAN, status=RunStatus.QUEUED)
+    with pytest.raises(ReconcileRefused, match="queued or running run"):
+        workspace_reconcile_import(actor=reviewer, workspace=workspace, item_id="demo-orders")
+    assert not AuditEvent.objects.filter(action="workspace.unmanaged_imported").exists()

@@ -181,6 +181,7 @@ class WorkspaceSerializer(serializers.ModelSerializer):
             "kms_key_arn",
             "kms_alias",
             "resource_arns",
+            "reconciliation",
             "updated_at",
         ]
 
