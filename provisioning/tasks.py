@@ -55,7 +55,9 @@ def sweep_run_workdirs() -> list[str]:
     return runs.runs_sweep_workdirs()
 
 
-@shared_task(name="provisioning.reconcile_workspace", ignore_result=True, time_limit=900)
+@shared_task(
+    name="provisioning.reconcile_workspace", ignore_result=True, soft_time_limit=840, time_limit=900
+)
 def reconcile_workspace(workspace_id: int) -> dict:
     from provisioning.services.reconcile import workspace_reconcile
 
