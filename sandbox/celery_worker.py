@@ -31,11 +31,12 @@ class CeleryWorker:
         name: str = "",
         queue: str = "celery",
         ready_timeout: float = 90,
+        concurrency: int = 1,
     ) -> None:
         self.log = log
         self.handle = log.open("w")
         argv = [sys.executable, "-m", "celery", "-A", "portal", "worker"]
-        argv += ["--loglevel", "INFO", "--concurrency", "1", "--queues", queue]
+        argv += ["--loglevel", "INFO", "--concurrency", str(concurrency), "--queues", queue]
         argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         if name:
             argv += ["-n", f"{name}@%h"]
