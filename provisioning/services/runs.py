@@ -288,9 +288,16 @@ def _adoptable(run: Run, host: str) -> process.Launched | None:
 def runs_adopt_on_worker_start() -> None:
     """A starting worker adopts what a dead worker on its host left running: at once, and
     again when a heartbeat that was still fresh at start has had time to go stale."""
-    runs_reap_interrupted()
-    time.sleep(settings.RUN_HEARTBEAT_TIMEOUT + 1)
-    runs_reap_interrupted()
+    from django.db import connection
+
+    try:
+        runs_reap_interrupted()
+        time.sleep(settings.RUN_HEARTBEAT_TIMEOUT + 1)
+        runs_reap_interrupted()
+    except Exception:  # a thread of the worker's main process: log, never take the worker down
+        logger.exception("adoption at worker start failed; beat's reaper will try again")
+    finally:
+        connection.close()  # this thread's own connection
 
 
 def dispatch_reconciliation(workspace_id: int) -> None:

@@ -160,6 +160,12 @@ def _follow(
         ) from None
     except process.TerraformGone as exc:
         raise TerraformError(str(exc)) from None
+    except Exception:
+        # The task's soft time limit, say: the run ends, so must the Terraform it started (an
+        # adopted one is left alone: its own starter is gone, and stopping it is for a human).
+        if launched.process is not None:
+            process.stop(launched)
+        raise
     if rc == 127 and "could not start" in err:
         raise TerraformError(f"{err.strip()}. Check the TERRAFORM_BIN setting.", exit_code=rc)
     return rc, out, err
