@@ -77,14 +77,16 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
     def _per_item(self, request: HttpRequest, queryset: QuerySet, call, done: str) -> None:
         for workspace in queryset:
-            for item in list(workspace.reconciliation.get("unmanaged", [])):
-                ok = self._each(
-                    request,
-                    workspace,
-                    lambda w, i=item: call(actor=request.user, workspace=w, item_id=i["id"]),
-                )
-                if ok:
-                    self.message_user(request, f"{workspace}: {done} {item['type']} {item['id']}")
+            items = list(workspace.reconciliation.get("unmanaged", []))
+            if not items:
+                continue
+            ids = [item["id"] for item in items]
+            if self._each(
+                request,
+                workspace,
+                lambda w, ids=ids: call(actor=request.user, workspace=w, item_ids=ids),
+            ):
+                self.message_user(request, f"{workspace}: {done} {', '.join(ids)}")
 
     def _each(self, request: HttpRequest, workspace: m.Workspace, call) -> bool:
         """Refusals (an active run, Terraform or AWS saying no) become messages, not 500s."""

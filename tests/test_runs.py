@@ -307,5 +307,5 @@ def test_admin_import_is_refused_while_a_run_is_active(workspace, reviewer):
     )
     Run.objects.create(workspace=workspace, kind=RunKind.PLAN, status=RunStatus.QUEUED)
     with pytest.raises(ReconcileRefused, match="queued or running run"):
-        workspace_reconcile_import(actor=reviewer, workspace=workspace, item_id="demo-orders")
+        workspace_reconcile_import(actor=reviewer, workspace=workspace, item_ids=["demo-orders"])
     assert not AuditEvent.objects.filter(action="workspace.unmanaged_imported").exists()

@@ -68,52 +68,63 @@ def workspace_reconcile(*, workspace_id: int) -> dict[str, Any]:
     return result
 
 
-def workspace_reconcile_import(*, actor: Any, workspace: Workspace, item_id: str) -> None:
-    """``terraform import <address> <id>`` for one listed item, then reconcile again."""
-    item = _listed_item(workspace, item_id)
+def workspace_reconcile_import(*, actor: Any, workspace: Workspace, item_ids: list[str]) -> None:
+    """``terraform import <address> <id>`` for listed items (one ``init`` for all of them), then
+    reconcile again. Items imported before a refusal stay imported and audited."""
+    items = _listed_items(workspace, item_ids)
     spec = _workspace_spec(workspace)
     lines: list[str] = []
     runner = _open(workspace, spec, lines.append)
     try:
         runner.init()
-        runner.import_resource(address=item["address"], resource_id=item["id"])
+        for item in items:
+            runner.import_resource(address=item["address"], resource_id=item["id"])
+            audit_record(
+                actor=actor, action="workspace.unmanaged_imported", obj=workspace, data=item
+            )
     except TerraformError as exc:
         raise ReconcileRefused(f"{exc}\n{exc.output[-1500:]}") from exc
     finally:
         runner.cleanup()
-    audit_record(actor=actor, action="workspace.unmanaged_imported", obj=workspace, data=item)
-    workspace_reconcile(workspace_id=workspace.pk)
+        workspace_reconcile(workspace_id=workspace.pk)
 
 
-def workspace_reconcile_delete(*, actor: Any, workspace: Workspace, item_id: str) -> None:
-    """Delete one listed item from AWS (a KMS key is scheduled for deletion, as AWS requires)."""
-    item = _listed_item(workspace, item_id)
+def workspace_reconcile_delete(*, actor: Any, workspace: Workspace, item_ids: list[str]) -> None:
+    """Delete listed items from AWS (a KMS key is scheduled for deletion, as AWS requires)."""
+    items = _listed_items(workspace, item_ids)
     spec = _workspace_spec(workspace)
+    deleted: set[str] = set()
     try:
-        _DELETERS[item["type"]](spec, item)
+        for item in items:
+            _DELETERS[item["type"]](spec, item)
+            deleted.add(item["id"])
+            audit_record(
+                actor=actor, action="workspace.unmanaged_deleted", obj=workspace, data=item
+            )
     except ClientError as exc:
         raise ReconcileRefused(f"AWS refused to delete {item['type']} {item['id']}: {exc}") from exc
-    audit_record(actor=actor, action="workspace.unmanaged_deleted", obj=workspace, data=item)
-    reconciliation = dict(workspace.reconciliation)
-    reconciliation["unmanaged"] = [
-        i for i in reconciliation.get("unmanaged", []) if i["id"] != item["id"]
-    ]
-    Workspace.objects.filter(pk=workspace.pk).update(reconciliation=reconciliation)
-    workspace.reconciliation = reconciliation
+    finally:
+        reconciliation = dict(workspace.reconciliation)
+        reconciliation["unmanaged"] = [
+            i for i in reconciliation.get("unmanaged", []) if i["id"] not in deleted
+        ]
+        Workspace.objects.filter(pk=workspace.pk).update(reconciliation=reconciliation)
+        workspace.reconciliation = reconciliation
 
 
-def _listed_item(workspace: Workspace, item_id: str) -> dict[str, Any]:
+def _listed_items(workspace: Workspace, item_ids: list[str]) -> list[dict[str, Any]]:
     if workspace.runs.filter(status__in=ACTIVE_RUN_STATUSES).exists():
         raise ReconcileRefused(
             f"Workspace {workspace} has a queued or running run; wait for it to finish."
         )
     workspace.refresh_from_db(fields=["reconciliation"])
-    for item in workspace.reconciliation.get("unmanaged", []):
-        if item["id"] == item_id:
-            return item
-    raise ReconcileRefused(
-        f"{item_id} is not in the last reconciliation of {workspace}; reconcile it again."
-    )
+    listed = {item["id"]: item for item in workspace.reconciliation.get("unmanaged", [])}
+    missing = [i for i in item_ids if i not in listed]
+    if missing:
+        raise ReconcileRefused(
+            f"{', '.join(missing)} not in the last reconciliation of {workspace}; reconcile again."
+        )
+    return [listed[i] for i in item_ids]
 
 
 def _workspace_spec(workspace: Workspace) -> WorkspaceSpec:

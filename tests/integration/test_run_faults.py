@@ -178,8 +178,8 @@ def test_a_killed_terraform_fails_the_run_and_reconciliation_and_replan_recover(
     key = next(i for i in unmanaged if i["type"] == "kms_key")
     assert key["address"] == "module.kms_key.aws_kms_key.this"
 
-    for item in unmanaged:
-        workspace_reconcile_import(actor=reviewer, workspace=workspace, item_id=item["id"])
+    ids = [item["id"] for item in unmanaged]
+    workspace_reconcile_import(actor=reviewer, workspace=workspace, item_ids=ids)
     workspace.refresh_from_db()
     assert workspace.reconciliation["unmanaged"] == []
     assert AuditEvent.objects.filter(action="workspace.unmanaged_imported").count() == len(
