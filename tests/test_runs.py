@@ -309,3 +309,17 @@ def test_admin_import_is_refused_while_a_run_is_active(workspace, reviewer):
     with pytest.raises(ReconcileRefused, match="queued or running run"):
         workspace_reconcile_import(actor=reviewer, workspace=workspace, item_ids=["demo-orders"])
     assert not AuditEvent.objects.filter(action="workspace.unmanaged_imported").exists()
+
+
+def test_after_a_replan_only_the_latest_apply_decides(developer, team, cluster):
+    change, failed = _applying_change(developer, team, cluster)
+    Run.objects.filter(pk=failed.pk).update(status=RunStatus.FAILED)
+    Run.objects.create(
+        workspace=failed.workspace,
+        change_request=change,
+        kind=RunKind.APPLY,
+        plan_run=failed.plan_run,
+        status=RunStatus.SUCCEEDED,
+    )
+    change_request_run_finished(change_request_id=change.pk)
+    assert ChangeRequest.objects.get(pk=change.pk).status == ChangeStatus.APPLIED

@@ -319,8 +319,16 @@ def change_request_cancel(*, actor: Any, change_request: ChangeRequest) -> None:
     audit_record(actor=actor, action="change_request.cancelled", obj=change_request)
 
 
+def _latest_applies(change: ChangeRequest) -> list[Run]:
+    """The last apply of each workspace: after a re-plan, an earlier failed apply is history."""
+    latest: dict[int, Run] = {}
+    for run in change.runs.filter(kind__in=(RunKind.APPLY, RunKind.DESTROY)).order_by("pk"):
+        latest[run.workspace_id] = run
+    return list(latest.values())
+
+
 def _after_applies(change: ChangeRequest, *, stale: bool) -> None:
-    applies = list(change.runs.filter(kind__in=(RunKind.APPLY, RunKind.DESTROY)))
+    applies = _latest_applies(change)
     if any(r.status in (RunStatus.QUEUED, RunStatus.RUNNING) for r in applies):
         return
     if stale:
