@@ -323,3 +323,22 @@ def test_after_a_replan_only_the_latest_apply_decides(developer, team, cluster):
     )
     change_request_run_finished(change_request_id=change.pk)
     assert ChangeRequest.objects.get(pk=change.pk).status == ChangeStatus.APPLIED
+
+
+def test_the_admin_import_action_reports_a_refusal_instead_of_failing(client, workspace):
+    from tests.factories import UserFactory
+
+    admin = UserFactory(username="ada", is_staff=True, is_superuser=True)
+    Workspace.objects.filter(pk=workspace.pk).update(
+        reconciliation={"unmanaged": [{"type": "iam_role", "id": "demo-orders"}]}
+    )
+    Run.objects.create(workspace=workspace, kind=RunKind.APPLY, status=RunStatus.RUNNING)
+    client.force_login(admin)
+    response = client.post(
+        reverse("admin:provisioning_workspace_changelist"),
+        {"action": "import_unmanaged", "_selected_action": [workspace.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "has a queued or running run" in response.content.decode()
+    assert not AuditEvent.objects.filter(action="workspace.unmanaged_imported").exists()
