@@ -70,6 +70,14 @@ class CeleryWorker:
         os.kill(child, signal.SIGKILL)
         return child
 
+    def kill_worker_only(self) -> None:
+        """SIGKILL the main process and its pool, not what they started in sessions of their own
+        (a Terraform launcher): a node's worker container restarting, say."""
+        for pid in [self.process.pid, *self.pool_pids()]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait()
+
     def stop(self, timeout: float = 60) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)

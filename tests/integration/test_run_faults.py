@@ -195,3 +195,38 @@ def test_a_killed_terraform_fails_the_run_and_reconciliation_and_replan_recover(
     change.refresh_from_db()
     assert change.status == ChangeStatus.APPLIED
     assert_inventory_is_the_sandbox(workspace)
+
+
+def test_a_restarted_worker_adopts_the_run_its_predecessor_left(
+    worker_env,  # noqa: F811
+    fault_worker,
+    developer,
+    team,
+    reviewer,
+    demo_cluster,
+    unique_name,
+    tf_settings,
+    tmp_path,
+):
+    """The whole worker dies mid-apply (not Terraform); a worker started afterwards on the same
+    host adopts the run at start-up (`worker_ready`), without beat."""
+    fault_worker.stop()  # this test's worker takes the queue alone
+    env = {**worker_env, "RUN_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT)}
+    doomed = CeleryWorker(env=env, log=tmp_path / "doomed.log")
+    try:
+        change, run = approved_apply(developer, team, reviewer, demo_cluster, unique_name)
+        run = applying(run.pk)
+        doomed.kill_worker_only()
+    finally:
+        doomed.stop()
+    assert Path(f"/proc/{run.pid}").exists(), "Terraform died with its worker"
+    successor = CeleryWorker(env=env, log=tmp_path / "successor.log")
+    try:
+        run = wait_for_run(run.pk, timeout=240)
+    finally:
+        successor.stop()
+    assert run.status == RunStatus.SUCCEEDED, (run.error, (tmp_path / "successor.log").read_text())
+    assert AuditEvent.objects.filter(action="run.adopted", object_id=str(run.pk)).exists()
+    change.refresh_from_db()
+    assert change.status == ChangeStatus.APPLIED
+    assert_inventory_is_the_sandbox(run.workspace)
