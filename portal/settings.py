@@ -167,7 +167,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # Never cancel a running Terraform because the broker went away (Celery 6 flips this default).
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 RUN_HEARTBEAT_TIMEOUT = env_int("RUN_HEARTBEAT_TIMEOUT", 300)  # seconds without a heartbeat
 RUN_REDISPATCH_AFTER = env_int("RUN_REDISPATCH_AFTER", 60)  # seconds a run may sit queued
 # A stale run on another host is left that long for a worker there to adopt its Terraform.

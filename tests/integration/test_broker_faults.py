@@ -40,11 +40,12 @@ def busy_worker(worker_env, tmp_path_factory):  # noqa: F811
 def beat(worker_env, tmp_path):  # noqa: F811
     """`celery -A portal beat` on its own, its schedule in a scratch directory."""
     log = tmp_path / "beat.log"
+    argv = [sys.executable, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO"]
     with log.open("w") as handle:
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO"],
+            [*argv, "--schedule", str(tmp_path / "celerybeat-schedule")],
             cwd=ROOT,
-            env={**worker_env, "PORTAL_VAR_DIR": str(tmp_path)},
+            env=worker_env,
             stdout=handle,
             stderr=subprocess.STDOUT,
         )
