@@ -230,3 +230,75 @@ def test_a_restarted_worker_adopts_the_run_its_predecessor_left(
     change.refresh_from_db()
     assert change.status == ChangeStatus.APPLIED
     assert_inventory_is_the_sandbox(run.workspace)
+
+
+def test_reconciliation_finds_the_services_leftovers_by_tags_and_names_and_deletes_them(
+    tf_settings, aws, demo_aws, demo_cluster, unique_name, reviewer
+):
+    """No Terraform: leftovers made directly in the sandbox, as a dead apply leaves them."""
+    from provisioning.services.reconcile import workspace_reconcile_delete
+    from tests.factories import MicroserviceFactory, TeamFactory
+    from tests.integration.conftest import workspace_spec
+
+    spec = workspace_spec(demo_aws, unique_name, REFERENCE_RESOURCES)
+    slug = f"demo-{unique_name}"
+    ours = [
+        {"TagKey": "ManagedBy", "TagValue": "irsa-portal"},
+        {"TagKey": "Cluster", "TagValue": "demo"},
+        {"TagKey": "Microservice", "TagValue": unique_name},
+    ]
+    key = aws("kms").create_key(Tags=ours)["KeyMetadata"]
+    aws("kms").create_key(Tags=[{"TagKey": "Microservice", "TagValue": "someone-else"}])
+    aws("kms").create_alias(AliasName=f"alias/irsa/{slug}", TargetKeyId=key["KeyId"])
+    aws("iam").create_role(RoleName=slug, Path="/irsa/", AssumeRolePolicyDocument="{}")
+    aws("dynamodb").create_table(  # untagged: Terraform died before tagging it
+        TableName=f"{slug}-orders",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    aws("s3").create_bucket(Bucket=f"{slug}-x-archive")  # untagged, not a spec resource's name
+
+    held = aws_holdings(spec)
+    assert {(i["type"], i["id"], i["address"]) for i in held} == {
+        ("kms_key", key["KeyId"], "module.kms_key.aws_kms_key.this"),
+        ("kms_alias", f"alias/irsa/{slug}", "module.kms_key.aws_kms_alias.this"),
+        ("iam_role", slug, "module.irsa.aws_iam_role.this"),
+        (
+            "dynamodb_table",
+            f"{slug}-orders",
+            'module.dynamodb_table["orders"].aws_dynamodb_table.this',
+        ),
+    }
+
+    service = MicroserviceFactory(name=unique_name, team=TeamFactory())
+    workspace = Workspace.objects.create(
+        microservice=service, cluster=demo_cluster, reconciliation={"unmanaged": held}
+    )
+    Run.objects.create(
+        workspace=workspace,
+        kind=RunKind.APPLY,
+        status=RunStatus.FAILED,
+        spec=spec_data(demo_aws, unique_name),
+    )
+    workspace_reconcile_delete(
+        actor=reviewer, workspace=workspace, item_ids=[i["id"] for i in held]
+    )
+    assert aws_holdings(spec) == []  # the key is pending deletion, the rest is gone
+    assert workspace.reconciliation["unmanaged"] == []
+    assert AuditEvent.objects.filter(action="workspace.unmanaged_deleted").count() == 4
+
+
+def spec_data(demo_aws, name: str) -> dict:
+    return {
+        "microservice": name,
+        "namespace": "shop",
+        "service_accounts": [name],
+        "resources": REFERENCE_RESOURCES,
+        "cluster": {
+            "name": "demo",
+            "account_id": demo_aws.account_id,
+            "region": demo_aws.region,
+            "oidc_provider_arn": demo_aws.oidc_provider_arn,
+        },
+    }
