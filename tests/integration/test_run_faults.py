@@ -197,6 +197,44 @@ def test_a_killed_terraform_fails_the_run_and_reconciliation_and_replan_recover(
     assert_inventory_is_the_sandbox(workspace)
 
 
+def test_an_adopted_plan_records_its_plan_file_and_summary(
+    fault_worker, developer, team, demo_cluster, unique_name
+):
+    change = microservice_register(
+        actor=developer,
+        team=team,
+        name=unique_name,
+        namespace="shop",
+        service_accounts=[unique_name],
+        resources=REFERENCE_RESOURCES,
+        clusters=[demo_cluster],
+        justification="fault test",
+    )
+    (plan,) = change_request_submit(actor=developer, change_request=change)
+    wait_until(
+        lambda: Run.objects.filter(pk=plan.pk, current_step="plan", pid__isnull=False).first(),
+        what="the plan step to start",
+        poll=0.05,
+    )
+    fault_worker.kill_pool_child()
+    wait_until(
+        lambda: (
+            tasks.reap_interrupted_runs.delay()
+            and Run.objects.get(pk=plan.pk).status != RunStatus.RUNNING
+        ),
+        what="the plan to be adopted and finished",
+        poll=HEARTBEAT_TIMEOUT,
+    )
+    plan.refresh_from_db()
+    assert plan.status == RunStatus.SUCCEEDED, plan.error
+    assert AuditEvent.objects.filter(action="run.adopted", object_id=str(plan.pk)).exists()
+    assert plan.has_changes and len(plan.plan_sha256) == 64 and bytes(plan.plan_file)
+    assert "module.irsa.aws_iam_role.this" in plan.plan_summary["add"]
+    assert plan.plan_summary["policy_changes"]
+    change.refresh_from_db()
+    assert change.status == ChangeStatus.PLANNED
+
+
 def test_a_restarted_worker_adopts_the_run_its_predecessor_left(
     worker_env,  # noqa: F811
     fault_worker,
