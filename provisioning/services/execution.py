@@ -1,7 +1,9 @@
 """The body of the Terraform tasks: claim the run, run Terraform, record the result.
 
 Tasks pass a run id and call ``run_execute``; everything else (rendering, the runner, the log,
-outputs into the inventory, change-request follow-ups) happens here, in one place.
+outputs into the inventory, change-request follow-ups) happens here, in one place. A run whose
+worker died while its Terraform ran on is finished by ``run_adopt`` through the same steps, and
+every unsuccessful end (failed, interrupted) goes through ``run_end_unsuccessfully``.
 """
 
 from __future__ import annotations
