@@ -67,9 +67,9 @@ def answers(port: int) -> bool:
     return False
 
 
-@pytest.fixture
-def run_script(tmp_path) -> Iterator[tuple[subprocess.Popen, Path, int]]:
-    redis = RedisServer().start()
+@contextlib.contextmanager
+def launched(tmp_path: Path, broker_url: str) -> Iterator[tuple[subprocess.Popen, Path, int]]:
+    """scripts/run.sh on free ports and SQLite; whatever it leaves is killed afterwards."""
     var = tmp_path / "var"
     port = find_free_port()
     env = {
@@ -77,7 +77,7 @@ def run_script(tmp_path) -> Iterator[tuple[subprocess.Popen, Path, int]]:
         "HOME": os.environ.get("HOME", "/root"),
         "PORTAL_VAR_DIR": str(var),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "CELERY_BROKER_URL": redis.url,
+        "CELERY_BROKER_URL": broker_url,
         "PORT": str(port),
         "SANDBOX_PORT": str(find_free_port()),
         "TERRAFORM_WORK_DIR": str(tmp_path / "terraform"),
@@ -100,16 +100,39 @@ def run_script(tmp_path) -> Iterator[tuple[subprocess.Popen, Path, int]]:
         for pid in processes_of(str(var)):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def run_script(tmp_path) -> Iterator[tuple[subprocess.Popen, Path, int]]:
+    redis = RedisServer().start()
+    try:
+        with launched(tmp_path, redis.url) as started:
+            yield started
+    finally:
         redis.stop()
+
+
+def reporter(tmp_path: Path, var: Path) -> Callable[[], str]:
+    def report() -> str:
+        logs = [tmp_path / "run.log", var / "worker.log", var / "beat.log"]
+        return "\n".join(p.read_text()[-2500:] for p in logs if p.exists())
+
+    return report
+
+
+def stop_and_check_nothing_is_left(script: subprocess.Popen, var: Path, report) -> None:
+    started = processes_of(str(var))
+    assert len(started) >= 5, started  # sandbox (+ moto), worker (+ pool), beat, runserver
+    script.send_signal(signal.SIGTERM)
+    assert script.wait(timeout=60) == 143, report()
+    assert "run.sh: stopped" in report()
+    assert processes_of(str(var)) == [], report()
 
 
 def test_make_run_restarts_a_dead_worker_and_beat_and_stops_everything(run_script, tmp_path):
     script, var, port = run_script
     output = tmp_path / "run.log"
-
-    def report() -> str:
-        logs = [output, var / "worker.log", var / "beat.log"]
-        return "\n".join(p.read_text()[-2500:] for p in logs if p.exists())
+    report = reporter(tmp_path, var)
 
     eventually(lambda: answers(port) or script.poll() is not None, "the portal to answer", 180)
     assert script.poll() is None, report()
@@ -125,10 +148,22 @@ def test_make_run_restarts_a_dead_worker_and_beat_and_stops_everything(run_scrip
         assert f"{name} exited (status 137)" in output.read_text()
     eventually(lambda: (var / "worker.log").read_text().count("ready.") == 2, "the new worker", 60)
     assert answers(port)
+    stop_and_check_nothing_is_left(script, var, report)
 
-    started = processes_of(str(var))
-    assert len(started) >= 5, started  # sandbox (+ moto), worker (+ pool), beat, runserver
-    script.send_signal(signal.SIGTERM)
-    assert script.wait(timeout=60) == 143, report()
-    assert "run.sh: stopped" in output.read_text()
-    assert processes_of(str(var)) == [], report()
+
+def test_make_run_owns_the_redis_it_starts(tmp_path):
+    """No Redis answers: the script starts one, restarts it when it dies (the worker reconnects)
+    and stops it with the rest."""
+    with launched(tmp_path, f"redis://127.0.0.1:{find_free_port()}/0") as (script, var, port):
+        output = tmp_path / "run.log"
+        report = reporter(tmp_path, var)
+        worker_log = var / "worker.log"
+        eventually(lambda: answers(port) or script.poll() is not None, "the portal", 180)
+        eventually(lambda: worker_log.exists() and "ready." in worker_log.read_text(), "worker")
+        redis = child_running(script, "redis-server")
+        assert redis, report()
+        os.kill(redis, signal.SIGKILL)
+        eventually(lambda: "redis restarted" in output.read_text(), "Redis restarted", 30)
+        eventually(lambda: worker_log.read_text().count("Connected to redis") >= 2, "reconnect", 60)
+        assert child_running(script, "portal worker"), report()
+        stop_and_check_nothing_is_left(script, var, report)
