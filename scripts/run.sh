@@ -54,7 +54,7 @@ stop_all() {
   ((stopping)) && return
   stopping=1
   trap '' INT TERM
-  [[ -n "$tick" ]] && kill "$tick" 2>/dev/null
+  if [[ -n "$tick" ]]; then kill "$tick" 2>/dev/null || true; fi
   log "stopping ${!pids[*]}"
   local name deadline
   for name in "${!pids[@]}"; do kill -TERM -- "-${pids[$name]}" 2>/dev/null || true; done

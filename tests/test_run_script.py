@@ -120,11 +120,16 @@ def reporter(tmp_path: Path, var: Path) -> Callable[[], str]:
     return report
 
 
-def stop_and_check_nothing_is_left(script: subprocess.Popen, var: Path, report) -> None:
+def stop_and_check_nothing_is_left(
+    script: subprocess.Popen, var: Path, report, *, ctrl_c: bool = False
+) -> None:
     started = processes_of(str(var))
     assert len(started) >= 5, started  # sandbox (+ moto), worker (+ pool), beat, runserver
-    script.send_signal(signal.SIGTERM)
-    assert script.wait(timeout=60) == 143, report()
+    if ctrl_c:  # what a terminal does: SIGINT to the foreground process group
+        os.killpg(script.pid, signal.SIGINT)
+    else:
+        script.send_signal(signal.SIGTERM)
+    assert script.wait(timeout=60) == (130 if ctrl_c else 143), report()
     assert "run.sh: stopped" in report()
     assert processes_of(str(var)) == [], report()
 
@@ -153,7 +158,7 @@ def test_make_run_restarts_a_dead_worker_and_beat_and_stops_everything(run_scrip
 
 def test_make_run_owns_the_redis_it_starts(tmp_path):
     """No Redis answers: the script starts one, restarts it when it dies (the worker reconnects)
-    and stops it with the rest."""
+    and stops it with the rest on Ctrl-C."""
     with launched(tmp_path, f"redis://127.0.0.1:{find_free_port()}/0") as (script, var, port):
         output = tmp_path / "run.log"
         report = reporter(tmp_path, var)
@@ -166,4 +171,4 @@ def test_make_run_owns_the_redis_it_starts(tmp_path):
         eventually(lambda: "redis restarted" in output.read_text(), "Redis restarted", 30)
         eventually(lambda: worker_log.read_text().count("Connected to redis") >= 2, "reconnect", 60)
         assert child_running(script, "portal worker"), report()
-        stop_and_check_nothing_is_left(script, var, report)
+        stop_and_check_nothing_is_left(script, var, report, ctrl_c=True)
