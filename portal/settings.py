@@ -148,12 +148,34 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A web request that enqueues a run must not hang on a dead broker: the run stays queued and the
 # dispatcher sends it once the broker is back.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5}
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+# Broker outages (docs/deploy.md, "Guarantees"). kombu 5.7.0's Redis transport, with its default
+# ack emulation, crashes a worker that loses Redis while it holds an unacknowledged message (an
+# acks_late task in flight) and has a BRPOP outstanding (a free pool slot): closing the dead
+# channel first re-reads the BRPOP, which raises, so the unacked message is only restored by the
+# second close, after kombu has cleared the transport's client -> AttributeError 'hostname',
+# "Unrecoverable error", exit. A late ack on the old channel fails the same way. Without ack
+# emulation the unacked set lives in the worker's memory only: restoring and acking never touch
+# Redis through the dead channel, so the worker reconnects and the task finishes. What emulation
+# gave (redelivery of a dead worker's messages) the Run row already covers: an unclaimed run stays
+# queued for the dispatcher, a claimed one is adopted or reaped. No newer kombu exists (5.7.0).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+    "ack_emulation": False,
+}
+# Keep reconnecting however long Redis is away (the default gives up after 100 tries, ~50 min).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Never cancel a running Terraform because the broker went away (Celery 6 flips this default).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 RUN_HEARTBEAT_TIMEOUT = env_int("RUN_HEARTBEAT_TIMEOUT", 300)  # seconds without a heartbeat
 RUN_REDISPATCH_AFTER = env_int("RUN_REDISPATCH_AFTER", 60)  # seconds a run may sit queued
+# A stale run on another host is left that long for a worker there to adopt its Terraform.
+RUN_FOREIGN_HOST_TIMEOUT = env_int("RUN_FOREIGN_HOST_TIMEOUT", 3 * 3600)
+RUN_WORKDIR_MAX_AGE = env_int("RUN_WORKDIR_MAX_AGE", 24 * 3600)  # then a final run's dir goes
 CELERY_BEAT_SCHEDULE = {
     "reap-interrupted-runs": {"task": "provisioning.reap_interrupted_runs", "schedule": 60.0},
     "dispatch-queued-runs": {"task": "provisioning.dispatch_queued_runs", "schedule": 30.0},
+    "sweep-run-workdirs": {"task": "provisioning.sweep_run_workdirs", "schedule": 3600.0},
     "check-drift": {
         "task": "provisioning.check_drift",
         "schedule": float(env_int("DRIFT_CHECK_INTERVAL", 6 * 3600)),

@@ -1,8 +1,17 @@
-"""Django admin for platform admins: clusters, teams and the inventory; audit is read-only."""
+"""Django admin for platform admins: clusters, teams and the inventory; audit is read-only.
 
-from django.contrib import admin
+Workspaces carry the repair actions after a failed or interrupted apply: reconcile with AWS, and
+import what AWS holds outside the state into it, or delete it from AWS (both audited, both
+refused while a run is active on the workspace)."""
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from provisioning import models as m
+from provisioning.services import reconcile
+from provisioning.terraform.runner import TerraformError
+from provisioning.terraform.toolchain import ToolchainError
 
 
 @admin.register(m.Team)
@@ -46,7 +55,14 @@ class MicroserviceAdmin(admin.ModelAdmin):
 
 @admin.register(m.Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "status", "verification_status", "role_arn", "updated_at"]
+    list_display = [
+        "__str__",
+        "status",
+        "verification_status",
+        "role_arn",
+        "unmanaged_count",
+        "updated_at",
+    ]
     list_filter = ["status", "verification_status", "cluster"]
     readonly_fields = [
         "role_arn",
@@ -58,7 +74,50 @@ class WorkspaceAdmin(admin.ModelAdmin):
         "verification_status",
         "verification",
         "verified_at",
+        "reconciliation",
     ]
+    actions = ["reconcile_with_aws", "import_unmanaged", "delete_unmanaged"]
+
+    @admin.display(description="Outside state")
+    def unmanaged_count(self, workspace: m.Workspace) -> int:
+        return len(workspace.reconciliation.get("unmanaged", []))
+
+    @admin.action(description="Reconcile with AWS (refresh inventory, list what state lacks)")
+    def reconcile_with_aws(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for workspace in queryset:
+            self._each(
+                request, workspace, lambda w: reconcile.workspace_reconcile(workspace_id=w.pk)
+            )
+
+    @admin.action(description="Import every listed unmanaged item into the state")
+    def import_unmanaged(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._per_item(request, queryset, reconcile.workspace_reconcile_import, "imported")
+
+    @admin.action(description="Delete every listed unmanaged item from AWS")
+    def delete_unmanaged(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._per_item(request, queryset, reconcile.workspace_reconcile_delete, "deleted")
+
+    def _per_item(self, request: HttpRequest, queryset: QuerySet, call, done: str) -> None:
+        for workspace in queryset:
+            items = list(workspace.reconciliation.get("unmanaged", []))
+            if not items:
+                continue
+            ids = [item["id"] for item in items]
+            if self._each(
+                request,
+                workspace,
+                lambda w, ids=ids: call(actor=request.user, workspace=w, item_ids=ids),
+            ):
+                self.message_user(request, f"{workspace}: {done} {', '.join(ids)}")
+
+    def _each(self, request: HttpRequest, workspace: m.Workspace, call) -> bool:
+        """Refusals (an active run, Terraform or AWS saying no) become messages, not 500s."""
+        try:
+            call(workspace)
+        except (reconcile.ReconcileRefused, TerraformError, ToolchainError) as exc:
+            self.message_user(request, f"{workspace}: {exc}", level=messages.ERROR)
+            return False
+        return True
 
 
 class ReviewInline(admin.TabularInline):

@@ -1,13 +1,18 @@
 """Celery tasks: ids in, JSON only; the work happens in services.
 
 Terraform tasks use ``acks_late``: if a worker dies, the message is delivered again and the claim
-(queued → running) turns the redelivery into a no-op, while the reaper marks the orphaned run
-interrupted. Nothing here retries a failed apply: it is recorded and left for a human.
+(queued → running) turns the redelivery into a no-op. Terraform itself runs in a session of its
+own and outlives a dead worker; the reaper (or a worker starting on the same host) adopts the run
+and finishes it, and marks it interrupted only when Terraform is gone too. Nothing here retries
+a failed apply: it is recorded and left for a human.
 """
 
 from __future__ import annotations
 
+import threading
+
 from celery import shared_task
+from celery.signals import worker_ready
 
 from provisioning.notifications.tasks import send_email  # noqa: F401 - registers with the worker
 from provisioning.services import runs
@@ -81,3 +86,26 @@ def audit_node_role(cluster_id: int) -> str:
     from provisioning.verification.services import cluster_audit_node_role
 
     return cluster_audit_node_role(cluster=Cluster.objects.get(pk=cluster_id)).node_role_status
+
+
+@shared_task(name="provisioning.sweep_run_workdirs", ignore_result=True)
+def sweep_run_workdirs() -> list[str]:
+    return runs.runs_sweep_workdirs()
+
+
+@shared_task(
+    name="provisioning.reconcile_workspace", ignore_result=True, soft_time_limit=840, time_limit=900
+)
+def reconcile_workspace(workspace_id: int) -> dict:
+    from provisioning.services.reconcile import workspace_reconcile
+
+    return workspace_reconcile(workspace_id=workspace_id)
+
+
+@worker_ready.connect
+def adopt_on_worker_start(**_: object) -> None:
+    """Adoption must not wait for beat: a restarted worker looks for its host's orphaned runs
+    in a thread of its own (tailing an adopted apply takes as long as the apply)."""
+    threading.Thread(
+        target=runs.runs_adopt_on_worker_start, name="adopt-orphaned-runs", daemon=True
+    ).start()

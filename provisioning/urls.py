@@ -21,6 +21,11 @@ urlpatterns = [
         name="change-request-submit",
     ),
     path(
+        "changes/<int:pk>/replan/",
+        views.change_request_replan_view,
+        name="change-request-replan",
+    ),
+    path(
         "changes/<int:pk>/approve/",
         views.change_request_approve_view,
         name="change-request-approve",

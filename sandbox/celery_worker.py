@@ -2,7 +2,10 @@
 
 Started with an explicit environment (the broker URL, database and AWS settings of the caller's
 stack), its output in a log file; `stop` asks it to finish (SIGTERM to its process group),
-`kill` ends it and its pool at once, as an OOM kill or a lost node would.
+`kill` ends it and its pool at once, as an OOM kill or a lost node would; `kill_pool_child`
+SIGKILLs only the pool process running the task (the main process stays and forks a new one), as
+an OOM kill of the busy child would. A Terraform the child started runs in its own session and is
+not touched by that.
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ class CeleryWorker:
         name: str = "",
         queue: str = "celery",
         ready_timeout: float = 90,
+        concurrency: int = 1,
     ) -> None:
         self.log = log
         self.handle = log.open("w")
         argv = [sys.executable, "-m", "celery", "-A", "portal", "worker"]
-        argv += ["--loglevel", "INFO", "--concurrency", "1", "--queues", queue]
+        argv += ["--loglevel", "INFO", "--concurrency", str(concurrency), "--queues", queue]
         argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         if name:
             argv += ["-n", f"{name}@%h"]
@@ -57,6 +61,23 @@ class CeleryWorker:
                 os.kill(pid, signal.SIGKILL)
         self.process.wait()
 
+    def pool_pids(self) -> list[int]:
+        """The prefork pool's processes: the main process's direct children."""
+        return _children(self.process.pid)
+
+    def kill_pool_child(self) -> int:
+        (child,) = self.pool_pids()  # --concurrency 1
+        os.kill(child, signal.SIGKILL)
+        return child
+
+    def kill_worker_only(self) -> None:
+        """SIGKILL the main process and its pool, not what they started in sessions of their own
+        (a Terraform launcher): a node's worker container restarting, say."""
+        for pid in [self.process.pid, *self.pool_pids()]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait()
+
     def stop(self, timeout: float = 60) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
@@ -67,9 +88,14 @@ class CeleryWorker:
         self.handle.close()
 
 
+def _children(pid: int) -> list[int]:
+    with contextlib.suppress(FileNotFoundError):
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
 def _descendants(pid: int) -> list[int]:
     found: list[int] = []
-    with contextlib.suppress(FileNotFoundError):
-        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-            found += [int(child), *_descendants(int(child))]
+    for child in _children(pid):
+        found += [child, *_descendants(child)]
     return found

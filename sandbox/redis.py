@@ -38,6 +38,18 @@ class RedisServer:
         )
         return done.stdout.strip()
 
+    def shutdown_nosave(self, timeout: float = 10) -> None:
+        """Stop as an operator's `SHUTDOWN NOSAVE` would: clients see their sockets close and every
+        key (queued and unacknowledged messages included) is gone when the server comes back."""
+        subprocess.run(
+            ["redis-cli", "-p", str(self.port), "shutdown", "nosave"],
+            capture_output=True,
+            check=False,
+        )
+        if self.process is not None:
+            self.process.wait(timeout=timeout)
+            self.process = None
+
     def stop(self) -> None:
         if self.process is not None:
             if self.process.poll() is None:

@@ -4,9 +4,19 @@ what a stale apply does to its change request."""
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
-from provisioning.models import ChangeRequest, ChangeStatus, Run, RunKind, RunStatus, Workspace
+from provisioning.models import (
+    AuditEvent,
+    ChangeRequest,
+    ChangeStatus,
+    Run,
+    RunKind,
+    RunStatus,
+    Workspace,
+    WorkspaceStatus,
+)
 from provisioning.services import runs
 from provisioning.services.changes import change_request_run_finished
 from provisioning.services.execution import run_execute
@@ -135,3 +145,200 @@ def test_drift_checks_plan_every_idle_applied_workspace(
     (drift,) = Run.objects.filter(pk__in=first)
     assert drift.kind == RunKind.DRIFT and drift.spec == applied.spec
     assert second == []
+
+
+def _applying_change(developer, team, cluster):
+    """A change request in `applying` with a running apply whose worker is long gone."""
+    change = register_orders(developer, team, cluster, justification="x")
+    workspace = Workspace.objects.create(microservice=change.microservice, cluster=cluster)
+    plan = Run.objects.create(
+        workspace=workspace,
+        change_request=change,
+        kind=RunKind.PLAN,
+        status=RunStatus.SUCCEEDED,
+        has_changes=True,
+    )
+    apply = Run.objects.create(
+        workspace=workspace,
+        change_request=change,
+        kind=RunKind.APPLY,
+        plan_run=plan,
+        status=RunStatus.RUNNING,
+        heartbeat_at=timezone.now() - timedelta(minutes=10),
+    )
+    ChangeRequest.objects.filter(pk=change.pk).update(status=ChangeStatus.APPLYING)
+    return change, apply
+
+
+def test_an_interrupted_apply_ends_cleanly_everywhere(
+    developer, team, cluster, django_capture_on_commit_callbacks
+):
+    change, apply = _applying_change(developer, team, cluster)
+    with django_capture_on_commit_callbacks(execute=False) as reconciliations:
+        assert runs.runs_reap_interrupted(heartbeat_timeout=timedelta(minutes=5)) == [apply.pk]
+    apply.refresh_from_db()
+    assert apply.status == RunStatus.INTERRUPTED and "Terraform is gone" in apply.error
+    assert ChangeRequest.objects.get(pk=change.pk).status == ChangeStatus.FAILED
+    assert Workspace.objects.get(pk=apply.workspace_id).status == WorkspaceStatus.FAILED
+    event = AuditEvent.objects.get(action="change_request.run_interrupted")
+    assert event.object_id == str(change.pk) and "marked interrupted" in event.data["message"]
+    assert AuditEvent.objects.filter(action="change_request.failed").exists()
+    assert len(reconciliations) == 1  # the inventory refresh and reconciliation, after commit
+
+
+def test_an_interrupted_plan_sends_the_change_back_to_draft(developer, team, cluster):
+    change = register_orders(developer, team, cluster, justification="x")
+    workspace = Workspace.objects.create(microservice=change.microservice, cluster=cluster)
+    plan = Run.objects.create(
+        workspace=workspace,
+        change_request=change,
+        kind=RunKind.PLAN,
+        status=RunStatus.RUNNING,
+        heartbeat_at=timezone.now() - timedelta(minutes=10),
+    )
+    ChangeRequest.objects.filter(pk=change.pk).update(status=ChangeStatus.SUBMITTED)
+    assert runs.runs_reap_interrupted(heartbeat_timeout=timedelta(minutes=5)) == [plan.pk]
+    assert ChangeRequest.objects.get(pk=change.pk).status == ChangeStatus.DRAFT
+    assert Workspace.objects.get(pk=workspace.pk).status == WorkspaceStatus.NEW
+
+
+def test_a_run_on_another_host_waits_for_that_hosts_workers(developer, team, cluster):
+    _, apply = _applying_change(developer, team, cluster)
+    Run.objects.filter(pk=apply.pk).update(host="elsewhere", pid=4242, workdir="/nowhere")
+    assert runs.runs_reap_interrupted(heartbeat_timeout=timedelta(minutes=5)) == []
+    assert Run.objects.get(pk=apply.pk).status == RunStatus.RUNNING
+    reaped = runs.runs_reap_interrupted(
+        heartbeat_timeout=timedelta(minutes=5), foreign_timeout=timedelta(minutes=6)
+    )
+    assert reaped == [apply.pk]
+
+
+def test_only_one_adopter_claims_a_stale_run(workspace):
+    seen = timezone.now() - timedelta(minutes=10)
+    run = Run.objects.create(
+        workspace=workspace, kind=RunKind.APPLY, status=RunStatus.RUNNING, heartbeat_at=seen
+    )
+    assert runs.run_claim_adoption(run_id=run.pk, seen_heartbeat=seen, host="a") is True
+    assert runs.run_claim_adoption(run_id=run.pk, seen_heartbeat=seen, host="b") is False
+    assert Run.objects.get(pk=run.pk).host == "a"
+
+
+def test_stale_run_directories_are_swept_but_never_an_active_runs(workspace, settings, tmp_path):
+    settings.TERRAFORM_WORK_DIR = tmp_path
+    done = Run.objects.create(workspace=workspace, kind=RunKind.PLAN, status=RunStatus.FAILED)
+    active = Run.objects.create(workspace=workspace, kind=RunKind.APPLY, status=RunStatus.RUNNING)
+    names = [f"run{done.pk}-0123abcd", f"run{active.pk}-4567abcd", "reconcile-ws1-89abcdef"]
+    for name in names:
+        (tmp_path / "runs" / name / ".io").mkdir(parents=True)
+    assert runs.runs_sweep_workdirs(older_than=timedelta(hours=1)) == []
+    swept = runs.runs_sweep_workdirs(older_than=timedelta(seconds=-1))
+    assert sorted(swept) == sorted([names[0], names[2]])
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [names[1]]
+
+
+class TestReplan:
+    @pytest.fixture
+    def failed(self, developer, team, cluster):
+        change, apply = _applying_change(developer, team, cluster)
+        Run.objects.filter(pk=apply.pk).update(status=RunStatus.FAILED)
+        ChangeRequest.objects.filter(pk=change.pk).update(status=ChangeStatus.FAILED)
+        return change
+
+    def url(self, change):
+        return reverse("api-change-request-replan", args=[change.pk])
+
+    def test_the_owner_replans_a_failed_change(
+        self, client, teammate, failed, django_capture_on_commit_callbacks
+    ):
+        client.force_login(teammate)
+        with django_capture_on_commit_callbacks() as dispatched:
+            response = client.post(self.url(failed), content_type="application/json")
+        assert response.status_code == 200, response.json()
+        assert response.json()["status"] == "submitted"
+        queued = Run.objects.filter(change_request=failed, status=RunStatus.QUEUED)
+        assert [r.kind for r in queued] == [RunKind.PLAN] and len(dispatched) == 1
+        assert AuditEvent.objects.filter(action="change_request.replanned").exists()
+
+    def test_only_a_failed_change_is_replanned(self, client, developer, team, cluster):
+        change = register_orders(developer, team, cluster, justification="x")
+        client.force_login(developer)
+        response = client.post(self.url(change), content_type="application/json")
+        assert response.status_code == 409 and "cannot become" in response.json()["detail"]
+
+    def test_it_validates_ownership(self, client, outsider, failed):
+        client.force_login(outsider)
+        assert client.post(self.url(failed), content_type="application/json").status_code == 404
+        assert ChangeRequest.objects.get(pk=failed.pk).status == ChangeStatus.FAILED
+
+    def test_the_page_offers_it_to_the_owner(self, client, developer, failed):
+        client.force_login(developer)
+        page = client.get(reverse("change-request-detail", args=[failed.pk]))
+        assert reverse("change-request-replan", args=[failed.pk]) in page.content.decode()
+        response = client.post(reverse("change-request-replan", args=[failed.pk]))
+        assert response.status_code == 302
+        assert ChangeRequest.objects.get(pk=failed.pk).status == ChangeStatus.SUBMITTED
+
+
+def test_the_service_page_and_api_show_what_aws_holds_outside_state(client, developer, workspace):
+    item = {
+        "type": "kms_key",
+        "id": "1234abcd-0000-0000-0000-000000000000",
+        "arn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-0000-0000-0000-000000000000",
+        "address": "module.kms_key.aws_kms_key.this",
+    }
+    Workspace.objects.filter(pk=workspace.pk).update(
+        reconciliation={"checked_at": "2026-01-01T00:00:00+00:00", "unmanaged": [item]}
+    )
+    client.force_login(developer)
+    page = client.get(reverse("microservice-detail", args=[workspace.microservice.name]))
+    assert (
+        "Outside Terraform state" in page.content.decode() and item["arn"] in page.content.decode()
+    )
+    api = client.get(reverse("api-microservice-detail", args=[workspace.microservice.name]))
+    (data,) = api.json()["workspaces"]
+    assert data["reconciliation"]["unmanaged"] == [item]
+
+
+def test_admin_import_is_refused_while_a_run_is_active(workspace, reviewer):
+    from provisioning.services.reconcile import ReconcileRefused, workspace_reconcile_import
+
+    Workspace.objects.filter(pk=workspace.pk).update(
+        reconciliation={"unmanaged": [{"type": "iam_role", "id": "demo-orders"}]}
+    )
+    Run.objects.create(workspace=workspace, kind=RunKind.PLAN, status=RunStatus.QUEUED)
+    with pytest.raises(ReconcileRefused, match="queued or running run"):
+        workspace_reconcile_import(actor=reviewer, workspace=workspace, item_ids=["demo-orders"])
+    assert not AuditEvent.objects.filter(action="workspace.unmanaged_imported").exists()
+
+
+def test_after_a_replan_only_the_latest_apply_decides(developer, team, cluster):
+    change, failed = _applying_change(developer, team, cluster)
+    Run.objects.filter(pk=failed.pk).update(status=RunStatus.FAILED)
+    Run.objects.create(
+        workspace=failed.workspace,
+        change_request=change,
+        kind=RunKind.APPLY,
+        plan_run=failed.plan_run,
+        status=RunStatus.SUCCEEDED,
+    )
+    change_request_run_finished(change_request_id=change.pk)
+    assert ChangeRequest.objects.get(pk=change.pk).status == ChangeStatus.APPLIED
+
+
+def test_the_admin_import_action_reports_a_refusal_instead_of_failing(client, workspace):
+    from tests.factories import UserFactory
+
+    admin = UserFactory(username="ada", is_staff=True, is_superuser=True)
+    Workspace.objects.filter(pk=workspace.pk).update(
+        reconciliation={"unmanaged": [{"type": "iam_role", "id": "demo-orders"}]}
+    )
+    Run.objects.create(workspace=workspace, kind=RunKind.APPLY, status=RunStatus.RUNNING)
+    client.force_login(admin)
+    response = client.post(
+        reverse("admin:provisioning_workspace_changelist"),
+        {"action": "import_unmanaged", "_selected_action": [workspace.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "has a queued or running run" in response.content.decode()
+    assert not AuditEvent.objects.filter(action="workspace.unmanaged_imported").exists()

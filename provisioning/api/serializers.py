@@ -196,6 +196,7 @@ class WorkspaceSerializer(serializers.ModelSerializer):
             "kms_key_arn",
             "kms_alias",
             "resource_arns",
+            "reconciliation",
             "updated_at",
             "verification_status",
             "verified_at",

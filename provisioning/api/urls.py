@@ -28,6 +28,11 @@ urlpatterns = [
         name="api-change-request-submit",
     ),
     path(
+        "change-requests/<int:pk>/replan/",
+        views.ChangeRequestReplan.as_view(),
+        name="api-change-request-replan",
+    ),
+    path(
         "change-requests/<int:pk>/approve/",
         views.ChangeRequestApprove.as_view(),
         name="api-change-request-approve",

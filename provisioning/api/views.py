@@ -27,6 +27,7 @@ from provisioning.services.changes import (
     change_request_cancel,
     change_request_create,
     change_request_reject,
+    change_request_replan,
     change_request_submit,
 )
 from provisioning.services.microservices import microservice_register
@@ -239,6 +240,16 @@ ACTION_SCHEMA = {"responses": {200: rs.ChangeRequestDetailSerializer, **ERRORS}}
 class ChangeRequestSubmit(_ChangeRequestAction):
     def perform(self, change: ChangeRequest, data: dict[str, Any]) -> None:
         change_request_submit(actor=self.request.user, change_request=change)
+
+
+@extend_schema(
+    request=None,
+    description="Failed → submitted: plans again after a failed or interrupted apply.",
+    **ACTION_SCHEMA,
+)
+class ChangeRequestReplan(_ChangeRequestAction):
+    def perform(self, change: ChangeRequest, data: dict[str, Any]) -> None:
+        change_request_replan(actor=self.request.user, change_request=change)
 
 
 @extend_schema(

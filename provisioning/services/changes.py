@@ -427,8 +427,16 @@ def change_request_cancel(*, actor: Any, change_request: ChangeRequest) -> None:
     audit_record(actor=actor, action="change_request.cancelled", obj=change_request)
 
 
+def _latest_applies(change: ChangeRequest) -> list[Run]:
+    """The last apply of each workspace: after a re-plan, an earlier failed apply is history."""
+    latest: dict[int, Run] = {}
+    for run in change.runs.filter(kind__in=(RunKind.APPLY, RunKind.DESTROY)).order_by("pk"):
+        latest[run.workspace_id] = run
+    return list(latest.values())
+
+
 def _after_applies(change: ChangeRequest, *, stale: bool) -> None:
-    applies = list(change.runs.filter(kind__in=(RunKind.APPLY, RunKind.DESTROY)))
+    applies = _latest_applies(change)
     if any(r.status in (RunStatus.QUEUED, RunStatus.RUNNING) for r in applies):
         return
     if stale:
@@ -470,3 +478,27 @@ def _record_live_spec(change: ChangeRequest) -> None:
         )
         for r in change.spec["resources"]
     )
+
+
+def change_request_replan(*, actor: Any, change_request: ChangeRequest) -> list[Run]:
+    """Failed → submitted with fresh plans: after a failed or interrupted apply the owner plans
+    again against what the state now holds (see the workspace's reconciliation first); the new
+    plans need a new review."""
+    if not can_edit_microservice(actor, change_request.microservice):
+        raise PermissionDenied("Only the owning team can re-plan this change request.")
+    try:
+        with transaction.atomic():
+            _move(change_request, allowed=(ChangeStatus.FAILED,), to=ChangeStatus.SUBMITTED)
+            planned = _enqueue_plans(change_request, actor)
+            audit_record(
+                actor=actor,
+                action="change_request.replanned",
+                obj=change_request,
+                data={"runs": [r.pk for r in planned]},
+            )
+    except IntegrityError:  # another change request of the service was opened meanwhile
+        raise TransitionError(
+            f"Microservice {change_request.microservice.name} has another open change request; "
+            "cancel it before re-planning this one."
+        ) from None
+    return planned

@@ -1,7 +1,9 @@
 """The body of the Terraform tasks: claim the run, run Terraform, record the result.
 
 Tasks pass a run id and call ``run_execute``; everything else (rendering, the runner, the log,
-outputs into the inventory, change-request follow-ups) happens here, in one place.
+outputs into the inventory, change-request follow-ups) happens here, in one place. A run whose
+worker died while its Terraform ran on is finished by ``run_adopt`` through the same steps, and
+every unsuccessful end (failed, interrupted) goes through ``run_end_unsuccessfully``.
 """
 
 from __future__ import annotations
@@ -9,6 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -16,8 +21,15 @@ from celery.exceptions import SoftTimeLimitExceeded
 from provisioning.iam.spec import SpecError, parse_workspace_spec
 from provisioning.models import Run, RunKind, RunStatus, Workspace, WorkspaceStatus
 from provisioning.services import runs
+from provisioning.services.audit import audit_record
 from provisioning.terraform.backend import BackendError
-from provisioning.terraform.runner import StalePlanError, TerraformError, WorkspaceRunner
+from provisioning.terraform.process import Launched
+from provisioning.terraform.runner import (
+    LogSink,
+    StalePlanError,
+    TerraformError,
+    WorkspaceRunner,
+)
 from provisioning.terraform.toolchain import ToolchainError
 from provisioning.verification.services import verification_after_apply
 
@@ -29,44 +41,81 @@ POLICY_ATTRIBUTES = {
 }
 
 
+@dataclass
+class _Job:
+    """One run being executed (or adopted): its row, its log and, once open, its runner."""
+
+    run: Run
+    log: runs.RunLog
+    runner: WorkspaceRunner | None = None
+
+
 def run_execute(*, run_id: int) -> None:
     if not runs.run_claim(run_id=run_id):
         logger.info("run %s was already claimed; duplicate delivery ignored", run_id)
         return
     run = Run.objects.select_related("workspace").get(pk=run_id)
-    runner: WorkspaceRunner | None = None
     with runs.RunLog(run_id) as log:
-        try:
-            runner = _open(run, log.write)
-            _step(run, "init", runner.init)
-            {
-                RunKind.PLAN: _plan,
-                RunKind.DRIFT: _plan,
-                RunKind.APPLY: _apply,
-                RunKind.DESTROY: _destroy,
-            }[RunKind(run.kind)](run, runner)
-        except StalePlanError as exc:
-            _fail(run, str(exc), exc.exit_code, stale=True)
-        except TerraformError as exc:
-            _fail(run, str(exc) + ("\n" + exc.output[-1500:] if exc.output else ""), exc.exit_code)
-        except (ToolchainError, BackendError, SpecError) as exc:
-            _fail(run, f"The run could not start: {exc}", None)
-        except SoftTimeLimitExceeded:
-            _fail(run, "The run hit CELERY_TASK_SOFT_TIME_LIMIT and was stopped.", None)
-        except Exception:
-            logger.exception("run %s failed unexpectedly", run_id)
-            _fail(run, "The run failed on an internal error; the worker log has the details.", None)
-        finally:
-            if runner is not None:
-                runner.cleanup()
+        job = _Job(run=run, log=log)
+        _guarded(job, lambda: _start(job))
 
 
-def _open(run: Run, sink) -> WorkspaceRunner:
+def run_adopt(*, run_id: int, launched: Launched) -> None:
+    """Finish a run whose worker died while its Terraform ran on: follow the command that
+    worker started (from the start of its output) and record the result as ``run_execute``
+    would. The caller has claimed the adoption (``runs.run_claim_adoption``)."""
+    run = Run.objects.select_related("workspace").get(pk=run_id)
+    with runs.RunLog(run_id) as log:
+        job = _Job(run=run, log=log)
+
+        def body() -> None:
+            job.runner = _open(run, log.write, workdir=Path(run.workdir))
+            job.runner.adopt(launched)
+            _BODIES[RunKind(run.kind)](job)
+
+        _guarded(job, body)
+
+
+def _start(job: _Job) -> None:
+    run = job.run
+    job.runner = _open(run, job.log.write)
+    workdir = str(job.runner.workdir)
+    job.runner.tf.on_start = lambda launched: runs.run_record_process(
+        run_id=run.pk, pid=launched.pid, workdir=workdir
+    )
+    _step(run, "init", job.runner.init)
+    _BODIES[RunKind(run.kind)](job)
+
+
+def _guarded(job: _Job, body: Callable[[], None]) -> None:
+    try:
+        body()
+    except StalePlanError as exc:
+        _fail(job, str(exc), exc.exit_code, stale=True)
+    except TerraformError as exc:
+        _fail(job, str(exc) + ("\n" + exc.output[-1500:] if exc.output else ""), exc.exit_code)
+    except (ToolchainError, BackendError, SpecError) as exc:
+        _fail(job, f"The run could not start: {exc}", None)
+    except SoftTimeLimitExceeded:
+        _fail(job, "The run hit CELERY_TASK_SOFT_TIME_LIMIT and was stopped.", None)
+    except Exception:
+        logger.exception("run %s failed unexpectedly", job.run.pk)
+        _fail(job, "The run failed on an internal error; the worker log has the details.", None)
+    finally:
+        if job.runner is not None:
+            job.runner.cleanup()
+
+
+def _open(run: Run, sink: LogSink, *, workdir: Path | None = None) -> WorkspaceRunner:
     from provisioning.terraform.context import open_workspace  # late: reads settings
 
     spec = parse_workspace_spec(run.spec)
     return open_workspace(
-        spec=spec, state_key=run.workspace.state_key, sink=sink, label=f"run{run.pk}"
+        spec=spec,
+        state_key=run.workspace.state_key,
+        sink=sink,
+        label=f"run{run.pk}",
+        workdir=workdir,
     )
 
 
@@ -75,11 +124,18 @@ def _step(run: Run, name: str, call, *args: Any) -> Any:
     return call(*args)
 
 
-def _plan(run: Run, runner: WorkspaceRunner) -> None:
+def _finish(job: _Job, **fields: Any) -> bool:
+    """Flush the log first: a reader who sees the run final sees its whole log."""
+    job.log.flush()
+    return runs.run_finish(run_id=job.run.pk, **fields)
+
+
+def _plan(job: _Job) -> None:
+    run, runner = job.run, job.runner
     result = _step(run, "plan", lambda: runner.plan(destroy=run.destroy_plan))
     summary = {**result.summary, "policy_changes": policy_changes(result.show)}
-    runs.run_finish(
-        run_id=run.pk,
+    _finish(
+        job,
         status=RunStatus.SUCCEEDED,
         exit_code=2 if result.has_changes else 0,
         plan_file=result.plan_file,
@@ -93,7 +149,8 @@ def _plan(run: Run, runner: WorkspaceRunner) -> None:
     _after(run)
 
 
-def _apply(run: Run, runner: WorkspaceRunner) -> None:
+def _apply(job: _Job) -> None:
+    run, runner = job.run, job.runner
     plan = run.plan_run
     if plan is None or plan.plan_file is None:
         raise TerraformError("This apply has no stored plan to apply.")
@@ -103,17 +160,34 @@ def _apply(run: Run, runner: WorkspaceRunner) -> None:
     outputs = _step(run, "apply", runner.apply, plan_bytes)
     _record_outputs(run.workspace_id, outputs, destroyed=plan.destroy_plan)
     verification_after_apply(run=run)  # never raises: a failed proof does not undo the apply
-    runs.run_finish(run_id=run.pk, status=RunStatus.SUCCEEDED, exit_code=0, outputs=outputs)
+    _finish(job, status=RunStatus.SUCCEEDED, exit_code=0, outputs=outputs)
     _after(run)
 
 
-def _destroy(run: Run, runner: WorkspaceRunner) -> None:
-    if run.plan_run is not None:
-        return _apply(run, runner)
-    _step(run, "destroy", runner.destroy)
-    _record_outputs(run.workspace_id, {}, destroyed=True)
-    runs.run_finish(run_id=run.pk, status=RunStatus.SUCCEEDED, exit_code=0)
-    _after(run)
+def _destroy(job: _Job) -> None:
+    if job.run.plan_run is not None:
+        return _apply(job)
+    _step(job.run, "destroy", job.runner.destroy)
+    _record_outputs(job.run.workspace_id, {}, destroyed=True)
+    _finish(job, status=RunStatus.SUCCEEDED, exit_code=0)
+    _after(job.run)
+
+
+_BODIES: dict[RunKind, Callable[[_Job], None]] = {
+    RunKind.PLAN: _plan,
+    RunKind.DRIFT: _plan,
+    RunKind.APPLY: _apply,
+    RunKind.DESTROY: _destroy,
+}
+
+
+def adoptable_command(run: Run) -> str:
+    """The long command a run of this kind runs, which an adopter may follow."""
+    if run.kind in (RunKind.PLAN, RunKind.DRIFT):
+        return "plan"
+    if run.kind == RunKind.DESTROY and run.plan_run_id is None:
+        return "destroy"
+    return "apply"
 
 
 def _record_outputs(workspace_id: int, outputs: dict[str, Any], *, destroyed: bool) -> None:
@@ -139,11 +213,35 @@ def _record_outputs(workspace_id: int, outputs: dict[str, Any], *, destroyed: bo
     )
 
 
-def _fail(run: Run, message: str, exit_code: int | None, *, stale: bool = False) -> None:
-    if runs.run_finish(run_id=run.pk, status=RunStatus.FAILED, error=message, exit_code=exit_code):
-        if run.kind in (RunKind.APPLY, RunKind.DESTROY):
-            Workspace.objects.filter(pk=run.workspace_id).update(status=WorkspaceStatus.FAILED)
-        _after(run, stale=stale)
+def _fail(job: _Job, message: str, exit_code: int | None, *, stale: bool = False) -> None:
+    job.log.flush()
+    run_end_unsuccessfully(
+        run=job.run, status=RunStatus.FAILED, message=message, exit_code=exit_code, stale=stale
+    )
+
+
+def run_end_unsuccessfully(
+    *, run: Run, status: str, message: str, exit_code: int | None = None, stale: bool = False
+) -> bool:
+    """A failed or interrupted run ends the same way everywhere: the run records why, an apply's
+    workspace is marked failed and reconciled against AWS, and the change request moves on
+    (applying → failed, submitted → draft) with an audit event carrying the message."""
+    if not runs.run_finish(run_id=run.pk, status=status, error=message, exit_code=exit_code):
+        return False
+    changes_aws = run.kind in (RunKind.APPLY, RunKind.DESTROY)
+    if changes_aws:
+        Workspace.objects.filter(pk=run.workspace_id).update(status=WorkspaceStatus.FAILED)
+    if run.change_request_id is not None:
+        audit_record(
+            actor=None,
+            action=f"change_request.run_{status}",
+            obj=run.change_request,
+            data={"run": run.pk, "kind": run.kind, "message": message[:1000]},
+        )
+    _after(run, stale=stale)
+    if changes_aws and not stale:
+        runs.dispatch_reconciliation(run.workspace_id)
+    return True
 
 
 def _after(run: Run, *, stale: bool = False) -> None:

@@ -7,9 +7,13 @@ task delivery, a racing reaper or a second worker finds nothing to change and do
 from __future__ import annotations
 
 import logging
+import re
+import shutil
+import socket
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -18,10 +22,19 @@ from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from provisioning.models import Run, RunKind, RunStatus, Workspace, WorkspaceStatus
+from provisioning.models import (
+    ACTIVE_RUN_STATUSES,
+    Run,
+    RunKind,
+    RunStatus,
+    Workspace,
+    WorkspaceStatus,
+)
 from provisioning.services.audit import audit_record
+from provisioning.terraform import process
 
 logger = logging.getLogger(__name__)
+RUN_DIR_NAME = re.compile(r"^run(\d+)-[0-9a-f]{8}$")
 TRUNCATION_MARKER = "\n[log truncated: RUN_LOG_MAX_BYTES reached; later output was dropped]\n"
 
 
@@ -161,13 +174,14 @@ class RunLog:
             connection.close()  # this thread's own connection
 
     def flush(self) -> None:
+        # Held across the UPDATE: the final flush and the background one never reorder chunks.
         with self._lock:
             chunk, self._pending = "".join(self._pending), []
-        chunk = self._capped(chunk)
-        update: dict[str, Any] = {"heartbeat_at": timezone.now()}
-        if chunk:
-            update["log"] = Concat(F("log"), Value(chunk))
-        Run.objects.filter(pk=self.run_id).update(**update)
+            chunk = self._capped(chunk)
+            update: dict[str, Any] = {"heartbeat_at": timezone.now()}
+            if chunk:
+                update["log"] = Concat(F("log"), Value(chunk))
+            Run.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(**update)
 
     def _capped(self, chunk: str) -> str:
         if self._truncated or not chunk:
@@ -183,31 +197,150 @@ class RunLog:
         return kept + TRUNCATION_MARKER
 
 
-def runs_reap_interrupted(*, heartbeat_timeout: timedelta | None = None) -> list[int]:
-    """Running runs whose worker stopped beating: mark them interrupted for a human to look at.
+def run_record_process(*, run_id: int, pid: int, workdir: str) -> None:
+    """Where the run's long Terraform command runs, so another worker can adopt it."""
+    Run.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+        pid=pid, host=socket.gethostname(), workdir=workdir, heartbeat_at=timezone.now()
+    )
 
-    The workspace's Terraform state lock, if the dead worker held one, is reported in the error
-    and never forced: a human decides whether the other process is really gone.
+
+def run_claim_adoption(*, run_id: int, seen_heartbeat: Any, host: str) -> bool:
+    """Compare-and-set on the stale heartbeat the caller saw: of two adopters (a restarted
+    worker and the reaper, say) only the first moves it, and the run beats again at once."""
+    return bool(
+        Run.objects.filter(pk=run_id, status=RunStatus.RUNNING, heartbeat_at=seen_heartbeat).update(
+            heartbeat_at=timezone.now(), host=host
+        )
+    )
+
+
+def runs_reap_interrupted(
+    *, heartbeat_timeout: timedelta | None = None, foreign_timeout: timedelta | None = None
+) -> list[int]:
+    """Running runs whose worker stopped beating: adopt them or mark them interrupted.
+
+    A run on this host whose Terraform still runs (or finished and recorded its exit) is adopted
+    and finished here, as its worker would have. A run whose Terraform is gone is interrupted
+    and ends like any failure. A run on another host is left for that host's workers for
+    RUN_FOREIGN_HOST_TIMEOUT, then interrupted. Returns the ids of the runs it adopted or ended.
+    The workspace's Terraform state lock, if one is still held, is reported and never forced.
     """
     timeout = (
         heartbeat_timeout
         if heartbeat_timeout is not None
         else timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT)
     )
-    cutoff = timezone.now() - timeout
-    reaped = []
-    for run_id in Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).values_list(
-        "pk", flat=True
-    ):
-        message = (
-            f"The worker stopped reporting for over {int(timeout.total_seconds())} s and "
-            "the run was marked interrupted. If Terraform still holds the workspace's "
-            "state lock, check that no process is running before `terraform force-unlock`;"
-            " the portal never forces it."
+    foreign = (
+        foreign_timeout
+        if foreign_timeout is not None
+        else timedelta(seconds=settings.RUN_FOREIGN_HOST_TIMEOUT)
+    )
+    host, now = socket.gethostname(), timezone.now()
+    acted = []
+    stale = Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=now - timeout)
+    for run in stale.select_related("workspace", "change_request").order_by("pk"):
+        if run.host and run.host != host and run.heartbeat_at > now - foreign:
+            continue  # a worker on that host may still adopt it
+        if run_recover(run=run, host=host, timeout=timeout):
+            acted.append(run.pk)
+    return acted
+
+
+def run_recover(*, run: Run, host: str, timeout: timedelta) -> bool:
+    """Adopt one stale run or end it as interrupted, after claiming it (see run_claim_adoption)."""
+    from provisioning.services.execution import run_adopt, run_end_unsuccessfully
+
+    launched = _adoptable(run, host)
+    if not run_claim_adoption(run_id=run.pk, seen_heartbeat=run.heartbeat_at, host=host):
+        return False
+    if launched is not None:
+        audit_record(
+            actor=None,
+            action="run.adopted",
+            obj=run,
+            data={"host": host, "pid": launched.pid, "command": launched.command},
         )
-        if run_finish(run_id=run_id, status=RunStatus.INTERRUPTED, error=message):
-            reaped.append(run_id)
-    return reaped
+        run_adopt(run_id=run.pk, launched=launched)
+        return True
+    message = (
+        f"The worker stopped reporting for over {int(timeout.total_seconds())} s and its "
+        "Terraform is gone without recording how it ended, so the run was marked interrupted. "
+        "If Terraform still holds the workspace's state lock, check that no process is running "
+        "before `terraform force-unlock`; the portal never forces it."
+    )
+    return run_end_unsuccessfully(run=run, status=RunStatus.INTERRUPTED, message=message)
+
+
+def _adoptable(run: Run, host: str) -> process.Launched | None:
+    """The run's long Terraform command, if it runs on this host and is alive or finished."""
+    from provisioning.services.execution import adoptable_command
+
+    if run.host != host or not run.workdir or not run.pid:
+        return None
+    launched = process.latest(Path(run.workdir), run.pid)
+    if launched is None or launched.command != adoptable_command(run):
+        return None
+    if launched.exit_status() is None and not process.launcher_running(run.pid, launched.prefix):
+        return None
+    return launched
+
+
+def runs_adopt_on_worker_start() -> None:
+    """A starting worker adopts what a dead worker on its host left running: at once, and
+    again when a heartbeat that was still fresh at start has had time to go stale."""
+    from django.db import connection
+
+    try:
+        runs_reap_interrupted()
+        time.sleep(settings.RUN_HEARTBEAT_TIMEOUT + 1)
+        runs_reap_interrupted()
+    except Exception:  # a thread of the worker's main process: log, never take the worker down
+        logger.exception("adoption at worker start failed; beat's reaper will try again")
+    finally:
+        connection.close()  # this thread's own connection
+
+
+def dispatch_reconciliation(workspace_id: int) -> None:
+    """After a failed or interrupted apply: refresh the inventory from state and list what AWS
+    holds outside it. A broker that is down only delays it (the admin can run it again)."""
+    from provisioning import tasks  # late: tasks import this module
+
+    def send() -> None:
+        try:
+            tasks.reconcile_workspace.delay(workspace_id)
+        except Exception as exc:  # kombu raises several types; all mean "not sent"
+            logger.warning("reconciliation of workspace %s not dispatched (%s)", workspace_id, exc)
+
+    transaction.on_commit(send)
+
+
+def runs_sweep_workdirs(*, older_than: timedelta | None = None) -> list[str]:
+    """Remove run directories left behind (a dead worker's, say): those whose run is final or
+    unknown and that nothing touched for RUN_WORKDIR_MAX_AGE. Never a running run's directory,
+    which an adopter may still need."""
+    from provisioning.terraform.context import runs_dir
+
+    age = older_than if older_than is not None else timedelta(seconds=settings.RUN_WORKDIR_MAX_AGE)
+    cutoff = time.time() - age.total_seconds()
+    active = {
+        Path(w).name
+        for w in Run.objects.filter(status__in=ACTIVE_RUN_STATUSES).values_list(
+            "workdir", flat=True
+        )
+    }
+    active_ids = set(
+        Run.objects.filter(status__in=ACTIVE_RUN_STATUSES).values_list("pk", flat=True)
+    )
+    removed = []
+    root = runs_dir()
+    for path in sorted(root.iterdir()) if root.is_dir() else []:
+        match = RUN_DIR_NAME.match(path.name)
+        if path.name in active or (match and int(match.group(1)) in active_ids):
+            continue
+        if path.is_dir() and path.stat().st_mtime < cutoff:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed
 
 
 def runs_dispatch_queued(*, older_than: timedelta | None = None) -> list[int]:

@@ -115,11 +115,25 @@ def pg_create_state_row(state_key: str, terraform_version: str) -> bool:
         return conn.execute(statement, [empty_state(terraform_version)]).rowcount == 1
 
 
+def runs_dir() -> Path:
+    return work_root() / "runs"
+
+
 def open_workspace(
-    *, spec: WorkspaceSpec, state_key: str, sink: LogSink, label: str = ""
+    *,
+    spec: WorkspaceSpec,
+    state_key: str,
+    sink: LogSink,
+    label: str = "",
+    workdir: Path | None = None,
 ) -> WorkspaceRunner:
-    """A runner in a fresh working directory for this workspace's spec and state."""
-    workdir = work_root() / "runs" / f"{label or state_key}-{uuid.uuid4().hex[:8]}"
+    """A runner in a fresh working directory for this workspace's spec and state, or in the
+    given existing one (a dead worker's, whose Terraform is being adopted)."""
+    existing = workdir is not None
+    if workdir is None:
+        workdir = runs_dir() / f"{label or state_key}-{uuid.uuid4().hex[:8]}"
+    elif not workdir.resolve().is_relative_to(runs_dir().resolve()) or not workdir.is_dir():
+        raise ValueError(f"{workdir} is not a run directory under {runs_dir()}")
     backend = workspace_backend(state_key)
     chain = toolchain()
     return WorkspaceRunner(
@@ -137,4 +151,5 @@ def open_workspace(
             if backend.kind == "pg"
             else None
         ),
+        existing=existing,
     )

@@ -3,11 +3,13 @@
 python-terraform's ``init``/``plan``/``apply``/``destroy``/``output`` methods build the argument
 lists; ``_StreamingTerraform.cmd`` replaces only how the process runs, because the stock one hands
 Terraform the worker's whole environment (database URL, secret key, broker credentials), buffers
-all output until the end, and has no timeout. Here the child gets a small, explicit environment,
-every line reaches the caller's sink while Terraform runs (with secrets redacted), and a run that
-outlives its timeout is stopped with SIGTERM first so Terraform can release its state lock.
+all output until the end, has no timeout, and ties Terraform's life to the worker's. Here the
+child gets a small, explicit environment and starts through the launcher (``process.py``) in a
+session of its own, writing to files the worker tails line by line into the caller's sink (with
+secrets redacted); a worker that dies leaves Terraform running for another worker to adopt, and a
+run that outlives its timeout is stopped with SIGTERM first so Terraform can release its lock.
 
-This module and ``toolchain.terraform_version`` are the only places that start processes.
+``process.py`` and ``toolchain.terraform_version`` are the only places that start processes.
 """
 
 from __future__ import annotations
@@ -16,9 +18,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
-import subprocess
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,13 +25,13 @@ from typing import Any
 
 from python_terraform import IsFlagged, IsNotFlagged, Terraform
 
+from provisioning.terraform import process
 from provisioning.terraform.backend import BackendConfig
 from provisioning.terraform.toolchain import terraform_env
 
 LogSink = Callable[[str], None]
 PLAN_FILE = "tfplan"
 REDACTED = "[redacted]"
-TERMINATE_GRACE_SECONDS = 30
 # Long enough to ride out another workspace's brief hold of the pg backend's creation lock; a
 # workspace truly locked by another run still fails (the database allows one active run each).
 DEFAULT_LOCK_TIMEOUT = "10s"
@@ -103,6 +102,11 @@ class _StreamingTerraform(Terraform):
         self._env = dict(env)
         self._sink = sink
         self._timeout = timeout
+        # Called with each long command (plan/apply/destroy/import) once it started, so the run
+        # can record where Terraform runs.
+        self.on_start: Callable[[process.Launched], None] | None = None
+        # Set by an adopter: the next command is not started but followed where it runs.
+        self.adopting: process.Launched | None = None
 
     def cmd(self, cmd: str, *args: Any, **kwargs: Any) -> tuple[int, str, str]:
         echo_stdout = kwargs.pop("echo_stdout", True)
@@ -110,12 +114,10 @@ class _StreamingTerraform(Terraform):
         for ignored in ("capture_output", "raise_on_error", "synchronous"):
             kwargs.pop(ignored, None)
         argv = self.generate_cmd_string(cmd, *args, **kwargs)
-        self._sink(f"$ terraform {' '.join(argv[1:])}")
         try:
-            return _run_streaming(
-                argv,
-                cwd=self.working_dir,
-                env=self._env,
+            launched = self._launch(cmd, argv)
+            return _follow(
+                launched,
                 sink=self._sink,
                 stdout_sink=stdout_sink if echo_stdout else None,
                 timeout=self._timeout,
@@ -123,72 +125,50 @@ class _StreamingTerraform(Terraform):
         finally:
             self.temp_var_files.clean_up()
 
+    def _launch(self, cmd: str, argv: list[str]) -> process.Launched:
+        adopted, self.adopting = self.adopting, None
+        if adopted is not None:
+            self._sink(
+                f"(adopted terraform {adopted.command} still running as pid {adopted.pid} or "
+                "finished; its whole output follows, from its start)"
+            )
+            return adopted
+        self._sink(f"$ terraform {' '.join(argv[1:])}")
+        try:
+            launched = process.start(
+                argv, workdir=Path(self.working_dir), env=self._env, command=cmd
+            )
+        except OSError as exc:
+            raise TerraformError(
+                f"Terraform could not start ({argv[0]}): {exc.strerror}. "
+                "Check the TERRAFORM_BIN setting."
+            ) from exc
+        if self.on_start is not None and cmd in process.LONG_COMMANDS:
+            self.on_start(launched)
+        return launched
 
-def _run_streaming(
-    argv: list[str],
-    *,
-    cwd: str,
-    env: Mapping[str, str],
-    sink: LogSink,
-    stdout_sink: LogSink | None,
-    timeout: float,
+
+def _follow(
+    launched: process.Launched, *, sink: LogSink, stdout_sink: LogSink | None, timeout: float
 ) -> tuple[int, str, str]:
     try:
-        process = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=dict(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            bufsize=1,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        raise TerraformError(
-            f"Terraform could not start ({argv[0]}): {exc.strerror}. "
-            "Check the TERRAFORM_BIN setting."
-        ) from exc
-    stdout: list[str] = []
-    stderr: list[str] = []
-    readers = [
-        threading.Thread(target=_pump, args=(process.stdout, stdout, stdout_sink), daemon=True),
-        threading.Thread(target=_pump, args=(process.stderr, stderr, sink), daemon=True),
-    ]
-    for reader in readers:
-        reader.start()
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _stop(process)
+        rc, out, err = process.follow(launched, sink=sink, stdout_sink=stdout_sink, timeout=timeout)
+    except process.FollowTimeout as exc:
         raise TerraformTimeout(
-            f"terraform {argv[1]} did not finish within {timeout:g} s and was stopped",
-            output="".join(stderr)[-4000:],
+            f"terraform {launched.command} did not finish within {timeout:g} s and was stopped",
+            output=str(exc)[-4000:],
         ) from None
-    finally:
-        for reader in readers:
-            reader.join(timeout=10)
-    return process.returncode, "".join(stdout), "".join(stderr)
-
-
-def _pump(stream: Any, into: list[str], sink: LogSink | None) -> None:
-    for line in stream:
-        into.append(line)
-        if sink is not None:
-            sink(line.rstrip("\n"))
-    stream.close()
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM lets Terraform finish the current call and release its lock; then SIGKILL."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=TERMINATE_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    except ProcessLookupError:
-        pass
+    except process.TerraformGone as exc:
+        raise TerraformError(str(exc)) from None
+    except Exception:
+        # The task's soft time limit, say: the run ends, so must the Terraform it started (an
+        # adopted one is left alone: its own starter is gone, and stopping it is for a human).
+        if launched.process is not None:
+            process.stop(launched)
+        raise
+    if rc == 127 and "could not start" in err:
+        raise TerraformError(f"{err.strip()}. Check the TERRAFORM_BIN setting.", exit_code=rc)
+    return rc, out, err
 
 
 class JsonUi:
@@ -248,8 +228,11 @@ class WorkspaceRunner:
         timeout: float = 3600,
         lock_timeout: str = DEFAULT_LOCK_TIMEOUT,
         prepare_state: Callable[[], bool] | None = None,
+        existing: bool = False,
     ):
-        """``prepare_state`` runs after ``init``, answering True when it created the state.
+        """``existing`` reopens a working directory a (dead) worker left, to adopt its Terraform.
+
+        ``prepare_state`` runs after ``init``, answering True when it created the state.
 
         The pg backend needs it: it locks a workspace by its state row's id, and one with no row
         yet under a single database-wide "creation" lock held for the whole operation, which
@@ -265,10 +248,11 @@ class WorkspaceRunner:
         self.backend = backend
         self.version = toolchain.version
         self.lock_timeout = lock_timeout
-        workdir.mkdir(parents=True, exist_ok=False)
-        for name, text in files.items():
-            (workdir / name).write_text(text)
-        (workdir / "modules").symlink_to(modules_dir.resolve(), target_is_directory=True)
+        if not existing:
+            workdir.mkdir(parents=True, exist_ok=False)
+            for name, text in files.items():
+                (workdir / name).write_text(text)
+            (workdir / "modules").symlink_to(modules_dir.resolve(), target_is_directory=True)
         env = terraform_env(
             cli_config=toolchain.cli_config,
             base=os.environ,
@@ -317,12 +301,25 @@ class WorkspaceRunner:
             show=show,
         )
 
-    def show(self, plan_file: str) -> dict[str, Any]:
+    def show(self, plan_file: str | None = None) -> dict[str, Any]:
+        """A saved plan as JSON, or without one the current state (values, outputs)."""
+        args = [plan_file] if plan_file else []
         rc, out, err = self.tf.cmd(
-            "show", plan_file, json=IsFlagged, no_color=IsFlagged, echo_stdout=False
+            "show", *args, json=IsFlagged, no_color=IsFlagged, echo_stdout=False
         )
         _raise_for(rc, "show", err)
-        return json.loads(out)
+        return json.loads(out or "{}")
+
+    def adopt(self, launched: process.Launched) -> None:
+        """The next command follows this already running (or finished) one instead of starting."""
+        self.tf.adopting = launched
+
+    def import_resource(self, *, address: str, resource_id: str) -> None:
+        """``terraform import <address> <id>``: bring something AWS holds under this state."""
+        rc, out, err = self.tf.cmd(
+            "import", address, resource_id, var=None, input=False, lock_timeout=self.lock_timeout
+        )
+        _raise_for(rc, "import", out + err)
 
     def apply(self, plan_file: bytes) -> dict[str, Any]:
         """Apply exactly this saved plan and return the outputs it leaves; StalePlanError when
@@ -332,7 +329,8 @@ class WorkspaceRunner:
         plain lines for the log; its closing ``outputs`` message carries the same values
         ``output -json`` would print, without a second Terraform process.
         """
-        (self.workdir / PLAN_FILE).write_bytes(plan_file)
+        if self.tf.adopting is None:
+            (self.workdir / PLAN_FILE).write_bytes(plan_file)
         ui = JsonUi(self.tf._sink)
         rc, _, err = self.tf.apply(
             PLAN_FILE,
@@ -388,7 +386,9 @@ def _raise_for(rc: int, step: str, output: str) -> None:
             exit_code=rc,
             output=tail,
         )
-    raise TerraformError(f"terraform {step} failed with exit code {rc}", exit_code=rc, output=tail)
+    raise TerraformError(
+        f"terraform {step} failed: {process.describe_exit(rc)}", exit_code=rc, output=tail
+    )
 
 
 def summarize_plan(show: Mapping[str, Any]) -> dict[str, list[str]]:
