@@ -141,7 +141,11 @@ def provision(world, name: str, resources: list[dict]) -> Workspace:
         plan = wait_for_run(plan.pk)
         assert plan.status == "succeeded", plan.error
         hashes[str(plan.pk)] = plan.plan_sha256
-    change.refresh_from_db()
+    # The run is final a moment before the worker moves its change request on.
+    deadline = time.monotonic() + 60
+    while change.status != ChangeStatus.PLANNED and time.monotonic() < deadline:
+        time.sleep(0.2)
+        change.refresh_from_db()
     assert change.status == ChangeStatus.PLANNED
     change_request_approve(actor=world["reviewer"], change_request=change, shown_plan_hashes=hashes)
     workspace = Workspace.objects.get(microservice__name=name)
