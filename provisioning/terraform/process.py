@@ -87,7 +87,19 @@ def start(argv: list[str], *, workdir: Path, env: Mapping[str, str], command: st
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    _wait_for_exec(process, prefix)
     return Launched(pid=process.pid, prefix=prefix, process=process)
+
+
+def _wait_for_exec(process: subprocess.Popen, prefix: Path, timeout: float = 2.0) -> None:
+    """Popen can return while the child's command line still reads empty (the exec is not
+    visible in /proc yet); an adopter identifies the launcher by that command line, so the pid
+    is handed out only once it is recognisable (or the launcher already ended)."""
+    deadline = time.monotonic() + timeout
+    while not launcher_running(process.pid, prefix) and process.poll() is None:
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.005)
 
 
 def launcher_running(pid: int, prefix: Path) -> bool:
