@@ -159,3 +159,26 @@ def test_failed_verification_mails_the_requester_and_security(
     (mail,) = mailoutbox
     assert sorted(mail.to) == ["alice@example.com", "rita@example.com"]
     assert FAILED["failed"][0] in mail.body and "denied -> allowed" in mail.body
+
+
+def test_a_verification_that_cannot_run_is_recorded_and_audited(workspace):
+    from provisioning.verification.services import workspace_verify
+
+    result = workspace_verify(workspace=workspace)  # no successful apply to read the spec from
+    workspace.refresh_from_db()
+    assert workspace.verification_status == VerificationStatus.ERROR
+    assert "no successful apply" in result["error"]
+    event = AuditEvent.objects.get(action="workspace.verification_error")
+    assert event.object_id == str(workspace.pk) and event.actor_name == "system"
+
+
+def test_the_apply_hook_does_nothing_when_verification_is_off(settings, workspace):
+    from provisioning.models import Run
+    from provisioning.verification.services import verification_after_apply
+
+    settings.VERIFY_AFTER_APPLY = False
+    run = Run.objects.create(workspace=workspace, kind="apply", status="running")
+    verification_after_apply(run=run)
+    workspace.refresh_from_db()
+    assert workspace.verification_status == VerificationStatus.FAILED  # untouched
+    assert not AuditEvent.objects.filter(object_type="provisioning.workspace").exists()
