@@ -73,7 +73,7 @@ def _mode() -> str:
 
 
 def prove(*, workspace: Workspace, spec: WorkspaceSpec) -> dict[str, Any]:
-    from provisioning.analysis.matrix import access_matrix  # late: helper A's package
+    from provisioning.analysis.matrix import access_matrix
     from provisioning.iam.policies import render_policies
 
     if not workspace.role_arn:
