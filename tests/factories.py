@@ -67,3 +67,12 @@ class MicroserviceFactory(factory.django.DjangoModelFactory):
     team = factory.SubFactory(TeamFactory)
     namespace = "shop"
     service_accounts = factory.LazyAttribute(lambda o: [o.name])
+
+
+def approve_as_shown(reviewer, change: m.ChangeRequest) -> m.Review:
+    """Approve exactly the plans a reviewer is shown now (their run ids and sha256)."""
+    from provisioning.selectors import change_request_latest_plans
+    from provisioning.services.changes import change_request_approve
+
+    shown = {str(p.pk): p.plan_sha256 for p in change_request_latest_plans(change_request=change)}
+    return change_request_approve(actor=reviewer, change_request=change, shown_plan_hashes=shown)

@@ -30,16 +30,12 @@ from provisioning.models import (
     Workspace,
     WorkspaceStatus,
 )
-from provisioning.services.changes import (
-    change_request_approve,
-    change_request_replan,
-    change_request_submit,
-)
+from provisioning.services.changes import change_request_replan, change_request_submit
 from provisioning.services.microservices import microservice_register
 from provisioning.services.reconcile import aws_holdings, workspace_reconcile_import
 from provisioning.services.runs import wait_for_run
 from sandbox.celery_worker import CeleryWorker
-from tests.factories import ClusterFactory
+from tests.factories import ClusterFactory, approve_as_shown
 from tests.integration.conftest import REFERENCE_RESOURCES
 from tests.integration.test_celery_runs import broker, worker_env  # noqa: F401 (fixtures)
 
@@ -82,7 +78,7 @@ def approved_apply(developer, team, reviewer, cluster, name: str) -> tuple[Chang
     assert plan.status == RunStatus.SUCCEEDED, plan.error
     change.refresh_from_db()
     assert change.status == ChangeStatus.PLANNED
-    change_request_approve(actor=reviewer, change_request=change)
+    approve_as_shown(reviewer, change)
     return change, change.runs.get(kind=RunKind.APPLY, status__in=("queued", "running"))
 
 
@@ -189,7 +185,7 @@ def test_a_killed_terraform_fails_the_run_and_reconciliation_and_replan_recover(
     (plan,) = change_request_replan(actor=developer, change_request=change)
     assert wait_for_run(plan.pk).status == RunStatus.SUCCEEDED
     change.refresh_from_db()
-    change_request_approve(actor=reviewer, change_request=change)
+    approve_as_shown(reviewer, change)
     apply = wait_for_run(change.runs.filter(kind=RunKind.APPLY).latest("pk").pk)
     assert apply.status == RunStatus.SUCCEEDED, apply.error
     change.refresh_from_db()
