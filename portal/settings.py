@@ -200,6 +200,9 @@ TERRAFORM_LOCK_TABLE = os.environ.get("TERRAFORM_LOCK_TABLE", "")
 AWS_REGION = os.environ.get("AWS_REGION", "us-east-1")
 # Set only when the local sandbox is the target; production leaves it empty.
 AWS_ENDPOINT_URL = os.environ.get("AWS_ENDPOINT_URL", "")
+# Appended to every S3 bucket name (bucket names are global across all AWS accounts), for example
+# "-111122223333". Set it once at installation: changing it renames (replaces) every bucket.
+S3_BUCKET_NAME_SUFFIX = os.environ.get("S3_BUCKET_NAME_SUFFIX", "")
 IRSA_PERMISSIONS_BOUNDARY_ARN = os.environ.get("IRSA_PERMISSIONS_BOUNDARY_ARN", "")
 RUN_LOG_MAX_BYTES = env_int("RUN_LOG_MAX_BYTES", 1_000_000)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
 from provisioning.iam.spec import WorkspaceSpec, parse_workspace_spec
 from provisioning.models import Cluster
 
@@ -31,6 +33,8 @@ def workspace_spec_data(
         "service_accounts": list(service_accounts),
         "resources": [dict(r) for r in resources],
         "cluster": cluster_spec_data(cluster),
+        # Stored with every run's spec, so a run always renders the names it was planned with.
+        "bucket_suffix": settings.S3_BUCKET_NAME_SUFFIX,
     }
 
 

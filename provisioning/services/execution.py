@@ -22,6 +22,7 @@ from provisioning.iam.spec import SpecError, parse_workspace_spec
 from provisioning.models import Run, RunKind, RunStatus, Workspace, WorkspaceStatus
 from provisioning.services import runs
 from provisioning.services.audit import audit_record
+from provisioning.services.names import physical_names_keep_only
 from provisioning.terraform.backend import BackendError
 from provisioning.terraform.process import Launched
 from provisioning.terraform.runner import (
@@ -159,6 +160,10 @@ def _apply(job: _Job) -> None:
         raise TerraformError("The stored plan does not match its recorded sha256; refusing it.")
     outputs = _step(run, "apply", runner.apply, plan_bytes)
     _record_outputs(run.workspace_id, outputs, destroyed=plan.destroy_plan)
+    physical_names_keep_only(
+        workspace_id=run.workspace_id,
+        spec=None if plan.destroy_plan else parse_workspace_spec(run.spec),
+    )
     verification_after_apply(run=run)  # never raises: a failed proof does not undo the apply
     _finish(job, status=RunStatus.SUCCEEDED, exit_code=0, outputs=outputs)
     _after(run)
@@ -169,6 +174,7 @@ def _destroy(job: _Job) -> None:
         return _apply(job)
     _step(job.run, "destroy", job.runner.destroy)
     _record_outputs(job.run.workspace_id, {}, destroyed=True)
+    physical_names_keep_only(workspace_id=job.run.workspace_id, spec=None)
     _finish(job, status=RunStatus.SUCCEEDED, exit_code=0)
     _after(job.run)
 

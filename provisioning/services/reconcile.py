@@ -268,32 +268,32 @@ def _iam(spec: WorkspaceSpec) -> list[dict[str, str]]:
 
 def _tables(spec: WorkspaceSpec) -> list[dict[str, str]]:
     dynamodb, found = _client("dynamodb", spec), []
-    prefix = f"{naming.workspace_slug(spec)}-"
     for page in dynamodb.get_paginator("list_tables").paginate():
         for table in page["TableNames"]:
-            if not table.startswith(prefix):
+            key = naming.resource_name_of(spec, "dynamodb_table", table)
+            if key is None:
                 continue
             arn = dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
             tags = dynamodb.list_tags_of_resource(ResourceArn=arn).get("Tags", [])
             if _ours_by_name(table, {t["Key"]: t["Value"] for t in tags}, spec):
-                address = f'module.dynamodb_table["{table[len(prefix) :]}"].aws_dynamodb_table.this'
+                address = f'module.dynamodb_table["{key}"].aws_dynamodb_table.this'
                 found.append(_item("dynamodb_table", table, arn, address))
     return found
 
 
 def _buckets(spec: WorkspaceSpec) -> list[dict[str, str]]:
     s3, found = _client("s3", spec), []
-    prefix = f"{naming.workspace_slug(spec)}-"
     for bucket in s3.list_buckets().get("Buckets", []):
         name = bucket["Name"]
-        if not name.startswith(prefix):
+        key = naming.resource_name_of(spec, "s3_bucket", name)
+        if key is None:
             continue
         try:
             tags = s3.get_bucket_tagging(Bucket=name).get("TagSet", [])
         except ClientError:
             tags = []  # NoSuchTagSet
         if _ours_by_name(name, {t["Key"]: t["Value"] for t in tags}, spec):
-            address = f'module.s3_bucket["{name[len(prefix) :]}"].aws_s3_bucket.this'
+            address = f'module.s3_bucket["{key}"].aws_s3_bucket.this'
             found.append(
                 _item("s3_bucket", name, f"arn:{spec.cluster.partition}:s3:::{name}", address)
             )
