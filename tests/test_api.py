@@ -136,7 +136,7 @@ class TestMicroserviceDetail:
         assert body["team"] == "payments"
         [workspace] = body["workspaces"]
         assert workspace["cluster"] == "demo" and workspace["status"] == "applied"
-        assert workspace["role_arn"].endswith(":role/irsa/demo-orders")
+        assert workspace["role_arn"].endswith(":role/irsa/demo--orders")
         assert {r["name"] for r in body["resources"]} == {"orders", "invoices"}
 
     def test_it_validates_ownership(self, client, outsider, applied):

@@ -167,7 +167,7 @@ def test_tfvars_carry_the_derived_names_and_settings():
         "gizmo-items": {
             "kind": "dynamodb_table",
             "access": "read",
-            "name": "kiwi-prod-zebra-ledger-gizmo-items",
+            "name": "kiwi-prod--zebra-ledger--gizmo-items",
             "hash_key": {"name": "gizmo_pk", "type": "N"},
             "range_key": {"name": "gizmo_sk", "type": "B"},
             "billing_mode": "PROVISIONED",
@@ -179,7 +179,7 @@ def test_tfvars_carry_the_derived_names_and_settings():
         "gizmo-files": {
             "kind": "s3_bucket",
             "access": "read_write",
-            "name": "kiwi-prod-zebra-ledger-gizmo-files",
+            "name": "kiwi-prod--zebra-ledger--gizmo-files",
             "versioning": False,
         }
     }
