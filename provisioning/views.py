@@ -61,7 +61,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def _get_microservice_for_user(request: HttpRequest, name: str) -> Microservice:
     """The microservice if the user may see it, else 404 (never reveal that it exists)."""
     try:
-        return selectors.microservice_list_for_user(user=request.user).get(name=name)
+        return selectors.microservice_get_for_user(user=request.user, name=name)
     except Microservice.DoesNotExist:
         raise Http404("No such microservice.") from None
 

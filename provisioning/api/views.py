@@ -140,6 +140,10 @@ class MicroserviceDetail(generics.RetrieveAPIView):
     def get_queryset(self):
         return _microservices(self.request.user)
 
+    def get_object(self) -> Microservice:
+        # Names repeat once a decommissioned service's name is reused: show the live one.
+        return _visible_microservice(self.request, self.kwargs["name"])
+
 
 # --- Change requests ---------------------------------------------------------------------------
 
@@ -200,7 +204,7 @@ class ChangeRequestListCreate(generics.ListAPIView):
 
 def _visible_microservice(request: Request, name: str) -> Microservice:
     try:
-        return selectors.microservice_list_for_user(user=request.user).get(name=name)
+        return selectors.microservice_get_for_user(user=request.user, name=name)
     except Microservice.DoesNotExist:
         raise exceptions.NotFound("No such microservice.") from None
 

@@ -13,6 +13,7 @@ from provisioning.selectors.changes import (
 from provisioning.selectors.dry_run import microservice_dry_run
 from provisioning.selectors.microservices import (
     cluster_list,
+    microservice_get_for_user,
     microservice_list_for_user,
     microservice_live_spec,
     team_list_for_user,
@@ -35,6 +36,7 @@ __all__ = [
     "change_request_review_queue",
     "cluster_list",
     "microservice_dry_run",
+    "microservice_get_for_user",
     "microservice_list_for_user",
     "microservice_live_spec",
     "namespace_conflicts",
