@@ -23,6 +23,7 @@ from provisioning.models import Run, RunKind, RunStatus, Workspace, WorkspaceSta
 from provisioning.services import runs
 from provisioning.services.audit import audit_record
 from provisioning.services.names import physical_names_keep_only
+from provisioning.services.preflight import preflight_taken_names
 from provisioning.terraform.backend import BackendError
 from provisioning.terraform.process import Launched
 from provisioning.terraform.runner import (
@@ -134,6 +135,8 @@ def _finish(job: _Job, **fields: Any) -> bool:
 def _plan(job: _Job) -> None:
     run, runner = job.run, job.runner
     result = _step(run, "plan", lambda: runner.plan(destroy=run.destroy_plan))
+    if not run.destroy_plan:
+        _preflight(run, result.show)
     summary = {**result.summary, "policy_changes": policy_changes(result.show)}
     _finish(
         job,
@@ -148,6 +151,16 @@ def _plan(job: _Job) -> None:
         status = WorkspaceStatus.DRIFTED if result.has_changes else WorkspaceStatus.APPLIED
         Workspace.objects.filter(pk=run.workspace_id).update(status=status)
     _after(run)
+
+
+def _preflight(run: Run, show: dict[str, Any]) -> None:
+    """A plan that would create a name AWS already holds fails here, before any apply."""
+    region = (run.spec.get("cluster") or {}).get("region", "")
+    taken = _step(run, "preflight", lambda: preflight_taken_names(show=show, region=region))
+    if taken:
+        raise TerraformError(
+            "Pre-flight: " + " ".join(taken) + " Nothing was created; the plan was discarded."
+        )
 
 
 def _apply(job: _Job) -> None:

@@ -1,0 +1,94 @@
+"""Pre-flight of a plan: every name the plan would create must be free in AWS.
+
+The plan says exactly what Terraform will create (pure ``create`` actions; a replacement re-uses
+a name the workspace already holds). A name that already exists in AWS (another account's bucket,
+a table made by hand, a leftover of a failed run) would make the apply fail half-way, after the
+role and key exist. Failing the plan instead leaves nothing created and says what to rename.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from provisioning.verification.aws import error_code, worker_client
+
+_FREE_CODES = {
+    "aws_s3_bucket": {"404", "NoSuchBucket", "NotFound"},
+    "aws_dynamodb_table": {"ResourceNotFoundException"},
+    "aws_iam_role": {"NoSuchEntity"},
+}
+_WHAT = {
+    "aws_s3_bucket": "S3 bucket",
+    "aws_dynamodb_table": "DynamoDB table",
+    "aws_iam_role": "IAM role",
+    "aws_kms_alias": "KMS alias",
+}
+
+
+def planned_creations(show: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(resource type, physical name, address) of every named resource the plan creates."""
+    found = []
+    for change in show.get("resource_changes", []):
+        kind, body = change.get("type", ""), change.get("change") or {}
+        if kind not in _WHAT or body.get("actions") != ["create"]:
+            continue
+        after = body.get("after") or {}
+        name = after.get("bucket") if kind == "aws_s3_bucket" else after.get("name")
+        if isinstance(name, str) and name:
+            found.append((kind, name, change.get("address", "")))
+    return found
+
+
+def preflight_taken_names(*, show: dict[str, Any], region: str) -> list[str]:
+    """A message per name the plan would create that AWS already holds."""
+    clients: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in clients:
+            clients[service] = worker_client(service, region=region)
+        return clients[service]
+
+    messages = []
+    for kind, name, address in planned_creations(show):
+        if _exists(kind, name, client):
+            messages.append(
+                f"The {_WHAT[kind]} name '{name}' ({address}) already exists in AWS, outside "
+                "this workspace's state"
+                + (
+                    " (S3 bucket names are global across all accounts: rename the resource or "
+                    "set S3_BUCKET_NAME_SUFFIX)"
+                    if kind == "aws_s3_bucket"
+                    else "; rename the resource, or delete or import what holds the name"
+                )
+                + "."
+            )
+    return messages
+
+
+def _exists(kind: str, name: str, client: Callable[[str], Any]) -> bool:
+    try:
+        if kind == "aws_s3_bucket":
+            client("s3").head_bucket(Bucket=name)
+        elif kind == "aws_dynamodb_table":
+            client("dynamodb").describe_table(TableName=name)
+        elif kind == "aws_iam_role":
+            client("iam").get_role(RoleName=name)
+        else:
+            return _alias_exists(client("kms"), name)
+    except ClientError as exc:
+        if error_code(exc) in _FREE_CODES[kind]:
+            return False
+        if kind == "aws_s3_bucket" and error_code(exc) in {"403", "AccessDenied"}:
+            return True  # someone else's bucket
+        raise
+    return True
+
+
+def _alias_exists(kms: Any, name: str) -> bool:
+    for page in kms.get_paginator("list_aliases").paginate():
+        if any(alias["AliasName"] == name for alias in page["Aliases"]):
+            return True
+    return False

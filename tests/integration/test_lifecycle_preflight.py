@@ -1,0 +1,52 @@
+"""Issue 10 with real Terraform and the sandbox: a name AWS already holds fails the plan, with
+nothing created. One plan (no apply), run in-process: about the cost of `terraform init` + plan."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from provisioning.models import Run, RunKind, RunStatus, Workspace
+from provisioning.services.execution import run_execute
+from tests.factories import ClusterFactory, MicroserviceFactory, TeamFactory
+from tests.integration.conftest import REFERENCE_RESOURCES
+from tests.integration.test_celery_runs import spec_for
+from tests.sandbox_fixtures import admin_client
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_bucket_name_taken_in_aws_fails_the_plan_with_nothing_created(
+    tf_settings, sandbox, demo_aws, unique_name
+):
+    cluster = ClusterFactory(
+        name="demo",
+        account_id=demo_aws.account_id,
+        region=demo_aws.region,
+        oidc_provider_arn=demo_aws.oidc_provider_arn,
+    )
+    service = MicroserviceFactory(name=unique_name, team=TeamFactory())
+    workspace = Workspace.objects.create(microservice=service, cluster=cluster)
+    taken = f"demo--{unique_name}--invoices"
+    s3 = admin_client(sandbox, "s3")
+    s3.create_bucket(Bucket=taken)  # someone else's bucket, outside any workspace state
+    run = Run.objects.create(
+        workspace=workspace,
+        kind=RunKind.PLAN,
+        spec=spec_for(demo_aws, workspace, REFERENCE_RESOURCES),
+    )
+
+    run_execute(run_id=run.pk)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert f"The S3 bucket name '{taken}'" in run.error
+    assert 'module.s3_bucket["invoices"]' in run.error
+    assert "set S3_BUCKET_NAME_SUFFIX" in run.error and "Nothing was created" in run.error
+    assert run.plan_file is None and not run.plan_sha256  # nothing an apply could use
+    with pytest.raises(ClientError) as missing:
+        admin_client(sandbox, "iam").get_role(RoleName=f"demo--{unique_name}")
+    assert missing.value.response["Error"]["Code"] == "NoSuchEntity"
+    tables = admin_client(sandbox, "dynamodb").list_tables()["TableNames"]
+    assert f"demo--{unique_name}--orders" not in tables
+    s3.delete_bucket(Bucket=taken)
