@@ -39,6 +39,7 @@ from provisioning.services.changes import (
     change_request_approve,
     change_request_cancel,
     change_request_create,
+    change_request_discard,
     change_request_reject,
     change_request_replan,
     change_request_submit,
@@ -289,6 +290,7 @@ def _render_change(
             "plans_shown": ",".join(f"{p.pk}:{p.plan_sha256}" for p in plans),
             "can_submit": can_edit and change.status == ChangeStatus.DRAFT,
             "can_replan": can_edit and change.status == ChangeStatus.FAILED,
+            "failures": selectors.change_request_failures(change_request=change),
             "can_cancel": can_edit and change.status in CANCELLABLE,
             "can_approve": can_approve(request.user, change),
         },
@@ -389,6 +391,18 @@ def change_request_replan_view(request: HttpRequest, pk: int) -> HttpResponse:
         change,
         lambda: change_request_replan(actor=request.user, change_request=change),
         f"Re-planning #{change.pk}; the new plans need a new review.",
+    )
+
+
+@login_required
+@require_POST
+def change_request_discard_view(request: HttpRequest, pk: int) -> HttpResponse:
+    change = _get_change_for_user(request, pk)
+    return _act(
+        request,
+        change,
+        lambda: change_request_discard(actor=request.user, change_request=change),
+        f"Discarded #{change.pk}.",
     )
 
 

@@ -26,6 +26,7 @@ from provisioning.services.changes import (
     change_request_approve,
     change_request_cancel,
     change_request_create,
+    change_request_discard,
     change_request_reject,
     change_request_replan,
     change_request_submit,
@@ -254,6 +255,16 @@ class ChangeRequestSubmit(_ChangeRequestAction):
 class ChangeRequestReplan(_ChangeRequestAction):
     def perform(self, change: ChangeRequest, data: dict[str, Any]) -> None:
         change_request_replan(actor=self.request.user, change_request=change)
+
+
+@extend_schema(
+    request=None,
+    description="Failed → cancelled: give up a failed change instead of re-planning it.",
+    **ACTION_SCHEMA,
+)
+class ChangeRequestDiscard(_ChangeRequestAction):
+    def perform(self, change: ChangeRequest, data: dict[str, Any]) -> None:
+        change_request_discard(actor=self.request.user, change_request=change)
 
 
 @extend_schema(

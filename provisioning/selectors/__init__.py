@@ -6,6 +6,7 @@ callers write ``from provisioning.selectors import ...`` without knowing the mod
 """
 
 from provisioning.selectors.changes import (
+    change_request_failures,
     change_request_latest_plans,
     change_request_list_for_user,
     change_request_review_queue,
@@ -30,6 +31,7 @@ from provisioning.selectors.runs import run_list_for_user
 
 __all__ = [
     "account_neighbours",
+    "change_request_failures",
     "change_request_latest_plans",
     "change_request_list_for_user",
     "change_request_review",

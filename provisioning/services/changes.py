@@ -446,6 +446,15 @@ def change_request_cancel(*, actor: Any, change_request: ChangeRequest) -> None:
     audit_record(actor=actor, action="change_request.cancelled", obj=change_request)
 
 
+def change_request_discard(*, actor: Any, change_request: ChangeRequest) -> None:
+    """Failed → cancelled: the owner gives the change up instead of re-planning it. What the
+    failed apply left in AWS stays in the workspace's inventory and reconciliation."""
+    if not can_edit_microservice(actor, change_request.microservice):
+        raise PermissionDenied("Only the owning team can discard this change request.")
+    _move(change_request, allowed=(ChangeStatus.FAILED,), to=ChangeStatus.CANCELLED)
+    audit_record(actor=actor, action="change_request.discarded", obj=change_request)
+
+
 def _latest_applies(change: ChangeRequest) -> list[Run]:
     """The last apply of each workspace: after a re-plan, an earlier failed apply is history."""
     latest: dict[int, Run] = {}
