@@ -242,6 +242,7 @@ def microservice_decommission(request: HttpRequest, name: str) -> HttpResponse:
                 actor=request.user,
                 microservice=microservice,
                 justification=form.cleaned_data["justification"],
+                confirm_name=form.cleaned_data["confirm_name"],
             )
         except SpecError as exc:
             for field, errors in exc.errors.items():

@@ -122,6 +122,12 @@ class ChangeRequestCreateSerializer(RefuseUnknownFieldsMixin, serializers.Serial
         required=False, help_text="The full proposed spec (kind change); omit for decommission."
     )
     justification = serializers.CharField(required=False, allow_blank=True, default="")
+    confirm_name = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Decommission only: the microservice's name, typed to confirm data deletion.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["kind"] == ChangeKind.CHANGE and "spec" not in attrs:

@@ -191,6 +191,7 @@ class ChangeRequestListCreate(generics.ListAPIView):
                 actor=request.user,
                 microservice=microservice,
                 justification=values["justification"],
+                confirm_name=values["confirm_name"],
             )
         else:
             change = change_request_create(
