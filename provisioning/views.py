@@ -292,6 +292,11 @@ def _render_change(
             "can_submit": can_edit and change.status == ChangeStatus.DRAFT,
             "can_replan": can_edit and change.status == ChangeStatus.FAILED,
             "failures": selectors.change_request_failures(change_request=change),
+            "data_at_risk": [
+                {"cluster": p.workspace.cluster.name, "entries": p.plan_summary["data_at_risk"]}
+                for p in plans
+                if p.plan_summary.get("data_at_risk")
+            ],
             "can_cancel": can_edit and change.status in CANCELLABLE,
             "can_approve": can_approve(request.user, change),
         },

@@ -23,7 +23,7 @@ from provisioning.models import Run, RunKind, RunStatus, Workspace, WorkspaceSta
 from provisioning.services import runs
 from provisioning.services.audit import audit_record
 from provisioning.services.names import physical_names_keep_only
-from provisioning.services.preflight import preflight_taken_names
+from provisioning.services.preflight import data_at_risk, preflight_taken_names
 from provisioning.terraform.backend import BackendError
 from provisioning.terraform.process import Launched
 from provisioning.terraform.runner import (
@@ -138,6 +138,12 @@ def _plan(job: _Job) -> None:
     if not run.destroy_plan:
         _preflight(run, result.show)
     summary = {**result.summary, "policy_changes": policy_changes(result.show)}
+    if run.destroy_plan:
+        summary["data_at_risk"] = _step(
+            run,
+            "data at risk",
+            lambda: data_at_risk(show=result.show, region=_region(run)),
+        )
     _finish(
         job,
         status=RunStatus.SUCCEEDED,
@@ -155,12 +161,15 @@ def _plan(job: _Job) -> None:
 
 def _preflight(run: Run, show: dict[str, Any]) -> None:
     """A plan that would create a name AWS already holds fails here, before any apply."""
-    region = (run.spec.get("cluster") or {}).get("region", "")
-    taken = _step(run, "preflight", lambda: preflight_taken_names(show=show, region=region))
+    taken = _step(run, "preflight", lambda: preflight_taken_names(show=show, region=_region(run)))
     if taken:
         raise TerraformError(
             "Pre-flight: " + " ".join(taken) + " Nothing was created; the plan was discarded."
         )
+
+
+def _region(run: Run) -> str:
+    return (run.spec.get("cluster") or {}).get("region", "")
 
 
 def _apply(job: _Job) -> None:

@@ -92,3 +92,60 @@ def _alias_exists(kms: Any, name: str) -> bool:
         if any(alias["AliasName"] == name for alias in page["Aliases"]):
             return True
     return False
+
+
+# A bucket listing stops here: the reviewer needs "it holds data, at least this much", and a
+# destroy plan must not spend minutes paging through millions of keys.
+MAX_LISTED_OBJECTS = 1000
+
+
+def data_at_risk(*, show: dict[str, Any], region: str) -> list[dict[str, Any]]:
+    """What each table and bucket the plan deletes holds: items and bytes (DescribeTable, which
+    AWS refreshes about every six hours), object versions (one bounded listing)."""
+    found: list[dict[str, Any]] = []
+    for change in show.get("resource_changes", []):
+        kind, body = change.get("type", ""), change.get("change") or {}
+        if kind not in ("aws_dynamodb_table", "aws_s3_bucket"):
+            continue
+        if "delete" not in (body.get("actions") or []):
+            continue
+        before = body.get("before") or {}
+        entry = {"address": change.get("address", ""), "kind": _WHAT[kind]}
+        if kind == "aws_dynamodb_table":
+            entry.update(_table_contents(before.get("name", ""), region))
+        else:
+            entry.update(_bucket_contents(before.get("bucket", ""), region))
+        found.append(entry)
+    return found
+
+
+def _table_contents(name: str, region: str) -> dict[str, Any]:
+    try:
+        table = worker_client("dynamodb", region=region).describe_table(TableName=name)["Table"]
+    except ClientError as exc:
+        return {"name": name, "error": error_code(exc) or "unreadable"}
+    return {
+        "name": name,
+        "items": int(table.get("ItemCount", 0)),
+        "bytes": int(table.get("TableSizeBytes", 0)),
+        "deletion_protection": bool(table.get("DeletionProtectionEnabled", False)),
+    }
+
+
+def _bucket_contents(name: str, region: str) -> dict[str, Any]:
+    s3 = worker_client("s3", region=region)
+    try:
+        page = s3.list_object_versions(Bucket=name, MaxKeys=MAX_LISTED_OBJECTS)
+    except ClientError as exc:
+        return {"name": name, "error": error_code(exc) or "unreadable"}
+    versions = page.get("Versions", []) + page.get("DeleteMarkers", [])
+    return {
+        "name": name,
+        "objects": len(versions),
+        "bytes": sum(int(v.get("Size", 0)) for v in page.get("Versions", [])),
+        "truncated": bool(page.get("IsTruncated")),
+    }
+
+
+def holds_data(entries: list[dict[str, Any]]) -> bool:
+    return any(e.get("items") or e.get("objects") or e.get("error") for e in entries)

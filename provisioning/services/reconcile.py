@@ -165,20 +165,20 @@ def _state_ids(resources: list[dict[str, Any]]) -> set[str]:
 def _refresh_inventory(
     workspace: Workspace, state: dict[str, Any], resources: list[dict[str, Any]]
 ) -> None:
-    """The inventory says what the state holds: its outputs, or (when an apply died before it
-    wrote them) the ARNs of the resources it did record."""
+    """The inventory says what the state's resources are. Not its outputs: a destroy that failed
+    half-way leaves the outputs of the last apply naming a role and key that are gone."""
     outputs = {
         name: body.get("value")
         for name, body in ((state.get("values") or {}).get("outputs") or {}).items()
     }
     by_address = {r["address"]: r.get("values") or {} for r in resources}
     Workspace.objects.filter(pk=workspace.pk).update(
-        role_arn=outputs.get("role_arn") or by_address.get(ROLE_ADDRESS, {}).get("arn") or "",
-        policy_arn=outputs.get("policy_arn") or by_address.get(POLICY_ADDRESS, {}).get("arn") or "",
-        kms_key_arn=outputs.get("kms_key_arn") or by_address.get(KEY_ADDRESS, {}).get("arn") or "",
-        kms_alias=outputs.get("kms_alias") or by_address.get(ALIAS_ADDRESS, {}).get("name") or "",
-        resource_arns=outputs.get("resource_arns") or _resource_arns(resources),
-        outputs={k: v for k, v in outputs.items() if not k.endswith("_json")},
+        role_arn=by_address.get(ROLE_ADDRESS, {}).get("arn") or "",
+        policy_arn=by_address.get(POLICY_ADDRESS, {}).get("arn") or "",
+        kms_key_arn=by_address.get(KEY_ADDRESS, {}).get("arn") or "",
+        kms_alias=by_address.get(ALIAS_ADDRESS, {}).get("name") or "",
+        resource_arns=_resource_arns(resources),
+        outputs={k: v for k, v in outputs.items() if not k.endswith("_json")} if resources else {},
     )
 
 

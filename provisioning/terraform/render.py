@@ -291,6 +291,10 @@ def _modules(sandbox: bool) -> Json:
         "s3_bucket": buckets,
         "irsa": {
             "source": "./modules/irsa",
+            # Access goes first: the role is created after the tables and buckets and so
+            # destroyed before them. A destroy that fails on a bucket still holding objects has
+            # then already revoked every access (the policy depends on their ARNs anyway).
+            "depends_on": ["module.dynamodb_table", "module.s3_bucket"],
             "role_name": "${var.role_name}",
             "role_path": "${var.role_path}",
             "permissions_boundary_arn": "${var.permissions_boundary_arn}",
