@@ -184,6 +184,11 @@ CELERY_BEAT_SCHEDULE = {
     "reap-interrupted-runs": {"task": "provisioning.reap_interrupted_runs", "schedule": 60.0},
     "dispatch-queued-runs": {"task": "provisioning.dispatch_queued_runs", "schedule": 30.0},
     "sweep-run-workdirs": {"task": "provisioning.sweep_run_workdirs", "schedule": 3600.0},
+    # Roles and keys of the portal that no workspace holds (reported, never deleted).
+    "sweep-orphans": {
+        "task": "provisioning.sweep_orphans",
+        "schedule": float(env_int("ORPHAN_SWEEP_INTERVAL", 6 * 3600)),
+    },
     "check-drift": {
         "task": "provisioning.check_drift",
         "schedule": float(env_int("DRIFT_CHECK_INTERVAL", 6 * 3600)),

@@ -50,3 +50,47 @@ def test_a_bucket_name_taken_in_aws_fails_the_plan_with_nothing_created(
     tables = admin_client(sandbox, "dynamodb").list_tables()["TableNames"]
     assert f"demo--{unique_name}--orders" not in tables
     s3.delete_bucket(Bucket=taken)
+
+
+def test_the_sweep_reports_roles_and_keys_no_workspace_holds(
+    tf_settings, sandbox, demo_aws, unique_name
+):
+    from provisioning.models import AuditEvent
+    from provisioning.services.orphans import orphans_sweep
+
+    cluster = ClusterFactory(
+        name="demo",
+        account_id=demo_aws.account_id,
+        region=demo_aws.region,
+        oidc_provider_arn=demo_aws.oidc_provider_arn,
+    )
+    iam, kms = admin_client(sandbox, "iam"), admin_client(sandbox, "kms")
+    tags = [{"TagKey": "ManagedBy", "TagValue": "irsa-portal"}]
+    ghost = iam.create_role(
+        RoleName=f"demo--{unique_name}-ghost", Path="/irsa/", AssumeRolePolicyDocument="{}"
+    )["Role"]
+    ghost_key = kms.create_key(Tags=tags)["KeyMetadata"]
+    kept = iam.create_role(
+        RoleName=f"demo--{unique_name}", Path="/irsa/", AssumeRolePolicyDocument="{}"
+    )["Role"]
+    kept_key = kms.create_key(Tags=tags)["KeyMetadata"]
+    Workspace.objects.create(
+        microservice=MicroserviceFactory(name=unique_name, team=TeamFactory()),
+        cluster=cluster,
+        status="applied",
+        role_arn=kept["Arn"],
+        kms_key_arn=kept_key["Arn"],
+    )
+
+    reported = {(o["type"], o["arn"]) for o in orphans_sweep()}
+    assert ("iam_role", ghost["Arn"]) in reported and ("kms_key", ghost_key["Arn"]) in reported
+    assert ("iam_role", kept["Arn"]) not in reported
+    assert ("kms_key", kept_key["Arn"]) not in reported
+    event = AuditEvent.objects.get(action="orphans.reported", object_id=str(cluster.pk))
+    assert {"type": "iam_role", "id": ghost["RoleName"], "arn": ghost["Arn"]} in (
+        event.data["orphans"]
+    )
+    for role in (ghost, kept):
+        iam.delete_role(RoleName=role["RoleName"])
+    for key in (ghost_key, kept_key):
+        kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
