@@ -223,3 +223,37 @@ def test_a_claim_race_is_a_spec_error_not_an_integrity_error(developer, team, cl
     with pytest.raises(SpecError) as exc:
         physical_names_claim(workspace=theirs, spec=spec)
     assert "held by microservice 'orders'" in str(exc.value)
+
+
+def test_tables_in_production_clusters_are_protected_by_default(developer, team):
+    from tests.factories import ClusterFactory
+
+    prod = ClusterFactory(name="prod-eu", environment="prod")
+    dev = ClusterFactory(name="dev-eu", environment="dev")
+    table = {"kind": "dynamodb_table", "name": "orders", "access": "read"}
+    protected = workspace_spec_data(
+        microservice="orders",
+        namespace="shop",
+        service_accounts=["o"],
+        resources=[table],
+        cluster=prod,
+    )
+    assert protected["resources"][0]["settings"]["deletion_protection"] is True
+    plain = workspace_spec_data(
+        microservice="orders",
+        namespace="shop",
+        service_accounts=["o"],
+        resources=[table],
+        cluster=dev,
+    )
+    assert plain["resources"][0]["settings"]["deletion_protection"] is False
+    explicit = {**table, "settings": {"deletion_protection": False}}
+    chosen = workspace_spec_data(
+        microservice="orders",
+        namespace="shop",
+        service_accounts=["o"],
+        resources=[explicit],
+        cluster=prod,
+    )
+    assert chosen["resources"][0]["settings"]["deletion_protection"] is False
+    assert parse_workspace_spec(protected).resources[0].settings["deletion_protection"] is True

@@ -264,7 +264,14 @@ def _parse_dynamodb_settings(err: _Errors, path: str, raw: dict) -> dict[str, An
         err,
         f"{path}.",
         raw,
-        {"partition_key", "sort_key", "billing_mode", "read_capacity", "write_capacity"},
+        {
+            "partition_key",
+            "sort_key",
+            "billing_mode",
+            "read_capacity",
+            "write_capacity",
+            "deletion_protection",
+        },
     )
     settings: dict[str, Any] = {
         "partition_key": _parse_key(
@@ -274,7 +281,10 @@ def _parse_dynamodb_settings(err: _Errors, path: str, raw: dict) -> dict[str, An
         "billing_mode": raw.get("billing_mode", "PAY_PER_REQUEST"),
         "read_capacity": None,
         "write_capacity": None,
+        "deletion_protection": raw.get("deletion_protection", False),
     }
+    if not isinstance(settings["deletion_protection"], bool):
+        err.add(f"{path}.deletion_protection", "'deletion_protection' must be true or false.")
     if raw.get("sort_key") is not None:
         settings["sort_key"] = _parse_key(err, f"{path}.sort_key", raw["sort_key"])
         _check_keys_differ(err, path, settings["partition_key"], settings["sort_key"])

@@ -23,7 +23,11 @@ from provisioning.models import Run, RunKind, RunStatus, Workspace, WorkspaceSta
 from provisioning.services import runs
 from provisioning.services.audit import audit_record
 from provisioning.services.names import physical_names_keep_only
-from provisioning.services.preflight import data_at_risk, preflight_taken_names
+from provisioning.services.preflight import (
+    data_at_risk,
+    preflight_taken_names,
+    protected_refusals,
+)
 from provisioning.terraform.backend import BackendError
 from provisioning.terraform.process import Launched
 from provisioning.terraform.runner import (
@@ -144,6 +148,8 @@ def _plan(job: _Job) -> None:
             "data at risk",
             lambda: data_at_risk(show=result.show, region=_region(run)),
         )
+        if refusals := protected_refusals(summary["data_at_risk"]):
+            raise TerraformError("Refused: " + " ".join(refusals) + " Nothing was destroyed.")
     _finish(
         job,
         status=RunStatus.SUCCEEDED,

@@ -149,3 +149,15 @@ def _bucket_contents(name: str, region: str) -> dict[str, Any]:
 
 def holds_data(entries: list[dict[str, Any]]) -> bool:
     return any(e.get("items") or e.get("objects") or e.get("error") for e in entries)
+
+
+def protected_refusals(entries: list[dict[str, Any]]) -> list[str]:
+    """The steps to take for each protected table a destroy plan would delete."""
+    return [
+        f"The DynamoDB table '{e['name']}' ({e['address']}) has deletion protection on, so it "
+        "cannot be destroyed. If its data may really go: back it up if needed, propose a change "
+        "setting 'deletion_protection': false for this table, have it reviewed and applied, then "
+        "plan the decommission again."
+        for e in entries
+        if e.get("deletion_protection")
+    ]

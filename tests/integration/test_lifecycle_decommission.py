@@ -1,6 +1,7 @@
 """Issue 10 with real Terraform and the sandbox: decommissioning a service whose table and bucket
-hold data. One apply, one destroy plan, one destroy apply that fails on the non-empty bucket (the
-injected failure: buckets are never force-destroyed), all in-process (~1 min)."""
+hold data. One apply, a destroy plan refused for the protected table, one destroy plan and one
+destroy apply that fails on the non-empty bucket (the injected failure: buckets are never
+force-destroyed), all in-process: six Terraform runs (~2 min on a quiet machine)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,15 @@ def test_a_decommission_with_data_lists_it_revokes_access_first_and_keeps_the_in
     table, bucket = f"demo--{unique_name}--orders", f"demo--{unique_name}--invoices"
     admin_client(sandbox, "dynamodb").put_item(TableName=table, Item={"order_id": {"S": "1"}})
     admin_client(sandbox, "s3").put_object(Bucket=bucket, Key="invoice-1.pdf", Body=b"%PDF")
+
+    dynamodb = admin_client(sandbox, "dynamodb")
+    dynamodb.update_table(TableName=table, DeletionProtectionEnabled=True)
+    refused = execute(workspace, RunKind.PLAN, spec, destroy_plan=True)
+    assert refused.status == RunStatus.FAILED and refused.plan_file is None
+    assert f"The DynamoDB table '{table}'" in refused.error
+    assert "has deletion protection on" in refused.error
+    assert "'deletion_protection': false" in refused.error  # the steps to take
+    dynamodb.update_table(TableName=table, DeletionProtectionEnabled=False)  # steps taken
 
     destroy_plan = execute(workspace, RunKind.PLAN, spec, destroy_plan=True)
     assert destroy_plan.status == RunStatus.SUCCEEDED, destroy_plan.error

@@ -46,6 +46,7 @@ OTHER = {
                 "billing_mode": "PROVISIONED",
                 "read_capacity": 7,
                 "write_capacity": 3,
+                "deletion_protection": True,
             },
         },
         {
@@ -173,6 +174,7 @@ def test_tfvars_carry_the_derived_names_and_settings():
             "billing_mode": "PROVISIONED",
             "read_capacity": 7,
             "write_capacity": 3,
+            "deletion_protection": True,
         }
     }
     assert tfvars["s3_buckets"] == {
