@@ -216,6 +216,11 @@ AWS_ENDPOINT_URL = os.environ.get("AWS_ENDPOINT_URL", "")
 # Appended to every S3 bucket name (bucket names are global across all AWS accounts), for example
 # "-111122223333". Set it once at installation: changing it renames (replaces) every bucket.
 S3_BUCKET_NAME_SUFFIX = os.environ.get("S3_BUCKET_NAME_SUFFIX", "")
+# Days AWS waits before deleting a destroyed workspace's KMS key (7-30); an admin can restore the
+# key until then (Workspaces admin action).
+KMS_KEY_DELETION_WINDOW_DAYS = env_int("KMS_KEY_DELETION_WINDOW_DAYS", 30)
+if not 7 <= KMS_KEY_DELETION_WINDOW_DAYS <= 30:
+    raise ImproperlyConfigured("KMS_KEY_DELETION_WINDOW_DAYS must be a whole number from 7 to 30.")
 IRSA_PERMISSIONS_BOUNDARY_ARN = os.environ.get("IRSA_PERMISSIONS_BOUNDARY_ARN", "")
 RUN_LOG_MAX_BYTES = env_int("RUN_LOG_MAX_BYTES", 1_000_000)
 

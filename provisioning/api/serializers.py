@@ -191,6 +191,12 @@ class LiveResourceSerializer(serializers.ModelSerializer):
 
 class WorkspaceSerializer(serializers.ModelSerializer):
     cluster = serializers.CharField(source="cluster.name")
+    kms_key_pending_deletion = serializers.SerializerMethodField(
+        help_text="After a destroy: the key's ARN, state and deletion date (restorable until then)."
+    )
+
+    def get_kms_key_pending_deletion(self, workspace: Workspace) -> dict[str, Any] | None:
+        return (workspace.outputs or {}).get("kms_key_pending_deletion")
 
     class Meta:
         model = Workspace
@@ -201,6 +207,7 @@ class WorkspaceSerializer(serializers.ModelSerializer):
             "policy_arn",
             "kms_key_arn",
             "kms_alias",
+            "kms_key_pending_deletion",
             "resource_arns",
             "reconciliation",
             "updated_at",

@@ -22,6 +22,7 @@ from provisioning.iam.spec import SpecError, parse_workspace_spec
 from provisioning.models import Run, RunKind, RunStatus, Workspace, WorkspaceStatus
 from provisioning.services import runs
 from provisioning.services.audit import audit_record
+from provisioning.services.keys import PENDING, key_pending_deletion
 from provisioning.services.names import physical_names_keep_only
 from provisioning.services.preflight import (
     data_at_risk,
@@ -226,6 +227,12 @@ def adoptable_command(run: Run) -> str:
 
 def _record_outputs(workspace_id: int, outputs: dict[str, Any], *, destroyed: bool) -> None:
     if destroyed:
+        workspace = Workspace.objects.select_related("cluster").get(pk=workspace_id)
+        kept = {}
+        if workspace.kms_key_arn:  # scheduled for deletion, not gone: say until when
+            kept[PENDING] = key_pending_deletion(
+                key_arn=workspace.kms_key_arn, region=workspace.cluster.region
+            )
         Workspace.objects.filter(pk=workspace_id).update(
             status=WorkspaceStatus.DESTROYED,
             role_arn="",
@@ -233,7 +240,7 @@ def _record_outputs(workspace_id: int, outputs: dict[str, Any], *, destroyed: bo
             kms_key_arn="",
             kms_alias="",
             resource_arns={},
-            outputs={},
+            outputs=kept,
         )
         return
     Workspace.objects.filter(pk=workspace_id).update(

@@ -94,3 +94,47 @@ def test_the_sweep_reports_roles_and_keys_no_workspace_holds(
         iam.delete_role(RoleName=role["RoleName"])
     for key in (ghost_key, kept_key):
         kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+
+
+def test_a_key_pending_deletion_shows_its_date_and_an_admin_restores_it(
+    tf_settings, sandbox, demo_aws, unique_name, client, developer, team
+):
+    from provisioning.models import AuditEvent
+    from provisioning.services.keys import (
+        PENDING,
+        KeyRestoreRefused,
+        key_pending_deletion,
+        workspace_key_restore,
+    )
+    from tests.factories import UserFactory
+
+    cluster = ClusterFactory(
+        name="demo",
+        account_id=demo_aws.account_id,
+        region=demo_aws.region,
+        oidc_provider_arn=demo_aws.oidc_provider_arn,
+    )
+    kms = admin_client(sandbox, "kms")
+    key = kms.create_key()["KeyMetadata"]
+    kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=30)
+    pending = key_pending_deletion(key_arn=key["Arn"], region=demo_aws.region)
+    assert pending["state"] == "PendingDeletion" and pending["deletion_date"]
+    workspace = Workspace.objects.create(
+        microservice=MicroserviceFactory(name=unique_name, team=team),
+        cluster=cluster,
+        status="destroyed",
+        outputs={PENDING: pending},
+    )
+    client.force_login(developer)
+    page = client.get(f"/services/{unique_name}/").content.decode()
+    assert key["Arn"] in page and f"pending deletion on {pending['deletion_date'][:10]}" in page
+
+    admin = UserFactory(username="admin", is_staff=True, is_superuser=True)
+    workspace_key_restore(actor=admin, workspace=workspace)
+    assert kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+    assert AuditEvent.objects.get(action="workspace.kms_key_restored").actor_name == "admin"
+    workspace.refresh_from_db()
+    assert PENDING not in workspace.outputs
+    with pytest.raises(KeyRestoreRefused):
+        workspace_key_restore(actor=admin, workspace=workspace)
+    kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
