@@ -67,6 +67,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Oversize bodies → 413, control characters in the address → 400 (before any query runs).
+    "provisioning.middleware.RequestGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -128,6 +130,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Over-deep JSON → 400, not a RecursionError.
+    "DEFAULT_PARSER_CLASSES": [
+        "provisioning.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     # SpecError → 400 {"errors": {path: [messages]}}, TransitionError/RunConflict → 409.
@@ -176,6 +184,11 @@ CELERY_BEAT_SCHEDULE = {
     "reap-interrupted-runs": {"task": "provisioning.reap_interrupted_runs", "schedule": 60.0},
     "dispatch-queued-runs": {"task": "provisioning.dispatch_queued_runs", "schedule": 30.0},
     "sweep-run-workdirs": {"task": "provisioning.sweep_run_workdirs", "schedule": 3600.0},
+    # Roles and keys of the portal that no workspace holds (reported, never deleted).
+    "sweep-orphans": {
+        "task": "provisioning.sweep_orphans",
+        "schedule": float(env_int("ORPHAN_SWEEP_INTERVAL", 6 * 3600)),
+    },
     "check-drift": {
         "task": "provisioning.check_drift",
         "schedule": float(env_int("DRIFT_CHECK_INTERVAL", 6 * 3600)),
@@ -200,6 +213,14 @@ TERRAFORM_LOCK_TABLE = os.environ.get("TERRAFORM_LOCK_TABLE", "")
 AWS_REGION = os.environ.get("AWS_REGION", "us-east-1")
 # Set only when the local sandbox is the target; production leaves it empty.
 AWS_ENDPOINT_URL = os.environ.get("AWS_ENDPOINT_URL", "")
+# Appended to every S3 bucket name (bucket names are global across all AWS accounts), for example
+# "-111122223333". Set it once at installation: changing it renames (replaces) every bucket.
+S3_BUCKET_NAME_SUFFIX = os.environ.get("S3_BUCKET_NAME_SUFFIX", "")
+# Days AWS waits before deleting a destroyed workspace's KMS key (7-30); an admin can restore the
+# key until then (Workspaces admin action).
+KMS_KEY_DELETION_WINDOW_DAYS = env_int("KMS_KEY_DELETION_WINDOW_DAYS", 30)
+if not 7 <= KMS_KEY_DELETION_WINDOW_DAYS <= 30:
+    raise ImproperlyConfigured("KMS_KEY_DELETION_WINDOW_DAYS must be a whole number from 7 to 30.")
 IRSA_PERMISSIONS_BOUNDARY_ARN = os.environ.get("IRSA_PERMISSIONS_BOUNDARY_ARN", "")
 RUN_LOG_MAX_BYTES = env_int("RUN_LOG_MAX_BYTES", 1_000_000)
 

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from provisioning import models as m
-from provisioning.services import reconcile
+from provisioning.services import keys, reconcile
 from provisioning.terraform.runner import TerraformError
 from provisioning.terraform.toolchain import ToolchainError
 
@@ -76,7 +76,7 @@ class WorkspaceAdmin(admin.ModelAdmin):
         "verified_at",
         "reconciliation",
     ]
-    actions = ["reconcile_with_aws", "import_unmanaged", "delete_unmanaged"]
+    actions = ["reconcile_with_aws", "import_unmanaged", "delete_unmanaged", "restore_kms_key"]
 
     @admin.display(description="Outside state")
     def unmanaged_count(self, workspace: m.Workspace) -> int:
@@ -88,6 +88,16 @@ class WorkspaceAdmin(admin.ModelAdmin):
             self._each(
                 request, workspace, lambda w: reconcile.workspace_reconcile(workspace_id=w.pk)
             )
+
+    @admin.action(description="Restore the KMS key pending deletion (within its window)")
+    def restore_kms_key(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for workspace in queryset.select_related("cluster"):
+            try:
+                keys.workspace_key_restore(actor=request.user, workspace=workspace)
+            except keys.KeyRestoreRefused as exc:
+                self.message_user(request, f"{workspace}: {exc}", level=messages.ERROR)
+            else:
+                self.message_user(request, f"{workspace}: KMS key restored and enabled.")
 
     @admin.action(description="Import every listed unmanaged item into the state")
     def import_unmanaged(self, request: HttpRequest, queryset: QuerySet) -> None:

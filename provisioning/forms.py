@@ -236,6 +236,11 @@ class DecommissionForm(forms.Form):
         required=False,
         help_text="Why the service's role, key and resources can be destroyed.",
     )
+    confirm_name = forms.CharField(
+        max_length=63,
+        required=False,  # the service says what to type when it is missing or wrong
+        label="Type the service's name to confirm",
+    )
 
 
 class ReviewForm(forms.Form):

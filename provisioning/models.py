@@ -16,11 +16,11 @@ def validate_team_name(value: str) -> None:
 
 
 def validate_cluster_name(value: str) -> None:
-    v.validate_dns1123_label(value, what="cluster name")
+    v.validate_portal_name(value, what="cluster name")
 
 
 def validate_microservice_name(value: str) -> None:
-    v.validate_dns1123_label(value, what="microservice name")
+    v.validate_portal_name(value, what="microservice name")
 
 
 def validate_namespace(value: str) -> None:
@@ -28,7 +28,7 @@ def validate_namespace(value: str) -> None:
 
 
 def validate_resource_name(value: str) -> None:
-    v.validate_dns1123_label(value, what="resource name")
+    v.validate_portal_name(value, what="resource name")
 
 
 def validate_service_accounts(value: object) -> None:
@@ -122,7 +122,8 @@ class NamespaceOwnership(models.Model):
 
 
 class Microservice(models.Model):
-    name = models.CharField(max_length=63, unique=True, validators=[validate_microservice_name])
+    # Unique among live services only: the name is free again once its decommission is applied.
+    name = models.CharField(max_length=63, validators=[validate_microservice_name])
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="microservices")
     namespace = models.CharField(max_length=63, validators=[validate_namespace])
     service_accounts = models.JSONField(default=list, validators=[validate_service_accounts])
@@ -132,6 +133,15 @@ class Microservice(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=Q(decommissioned_at__isnull=True),
+                name="microservice_name_unique_while_live",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -225,6 +235,37 @@ class Workspace(models.Model):
     def state_key(self) -> str:
         """Names the state (pg schema, local directory, S3 key); stable for the workspace's life."""
         return f"irsa_ws_{self.pk}"
+
+
+class PhysicalNameKind(models.TextChoices):
+    IAM_ROLE = "iam_role", "IAM role"
+    KMS_ALIAS = "kms_alias", "KMS alias"
+    DYNAMODB_TABLE = "dynamodb_table", "DynamoDB table"
+    S3_BUCKET = "s3_bucket", "S3 bucket"
+
+
+class PhysicalName(models.Model):
+    """An AWS name a workspace holds or has planned: unique across the installation.
+
+    Claimed when a plan is enqueued, released when the workspace's destroy is applied (or the name
+    leaves its applied spec). The derivation already keeps distinct workspaces apart; the table also
+    covers names kept from before it and refuses a clash at validation with the holder's name.
+    """
+
+    kind = models.CharField(max_length=32, choices=PhysicalNameKind.choices)
+    name = models.CharField(max_length=255)
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="physical_names"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "name"], name="physical_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
 
 
 class ChangeKind(models.TextChoices):

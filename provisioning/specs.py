@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
 from provisioning.iam.spec import WorkspaceSpec, parse_workspace_spec
-from provisioning.models import Cluster
+from provisioning.models import Cluster, Environment
 
 
 def cluster_spec_data(cluster: Cluster) -> dict[str, str]:
@@ -29,9 +31,21 @@ def workspace_spec_data(
         "microservice": microservice,
         "namespace": namespace,
         "service_accounts": list(service_accounts),
-        "resources": [dict(r) for r in resources],
+        "resources": [_with_defaults(r, cluster) for r in resources],
         "cluster": cluster_spec_data(cluster),
+        # Stored with every run's spec, so a run always renders the names it was planned with.
+        "bucket_suffix": settings.S3_BUCKET_NAME_SUFFIX,
     }
+
+
+def _with_defaults(resource: dict[str, Any], cluster: Cluster) -> dict[str, Any]:
+    """Tables in production clusters are protected from deletion unless the spec says otherwise."""
+    resource = dict(resource)
+    if resource.get("kind") == "dynamodb_table" and isinstance(resource.get("settings", {}), dict):
+        settings = dict(resource.get("settings") or {})
+        settings.setdefault("deletion_protection", cluster.environment == Environment.PROD)
+        resource["settings"] = settings
+    return resource
 
 
 def build_workspace_spec(**kwargs: Any) -> WorkspaceSpec:

@@ -102,6 +102,15 @@ def reconcile_workspace(workspace_id: int) -> dict:
     return workspace_reconcile(workspace_id=workspace_id)
 
 
+@shared_task(
+    name="provisioning.sweep_orphans", ignore_result=True, soft_time_limit=540, time_limit=600
+)
+def sweep_orphans() -> list[dict[str, str]]:
+    from provisioning.services.orphans import orphans_sweep
+
+    return orphans_sweep()
+
+
 @worker_ready.connect
 def adopt_on_worker_start(**_: object) -> None:
     """Adoption must not wait for beat: a restarted worker looks for its host's orphaned runs

@@ -26,6 +26,11 @@ urlpatterns = [
         name="change-request-replan",
     ),
     path(
+        "changes/<int:pk>/discard/",
+        views.change_request_discard_view,
+        name="change-request-discard",
+    ),
+    path(
         "changes/<int:pk>/approve/",
         views.change_request_approve_view,
         name="change-request-approve",

@@ -16,15 +16,15 @@ S3_BUCKET_MIN, S3_BUCKET_MAX = 3, 63
 DYNAMODB_TABLE_MIN, DYNAMODB_TABLE_MAX = 3, 255
 IAM_ROLE_NAME_MAX = 64
 
-_DNS1123_CHARS = re.compile(r"^[a-z0-9-]+$")
-_S3_CHARS = re.compile(r"^[a-z0-9.-]+$")
-_DYNAMODB_CHARS = re.compile(r"^[A-Za-z0-9_.-]+$")
-_IAM_ROLE_CHARS = re.compile(r"^[\w+=,.@-]+$", re.ASCII)
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
+_DNS1123_CHARS = re.compile(r"[a-z0-9-]+")
+_S3_CHARS = re.compile(r"[a-z0-9.-]+")
+_DYNAMODB_CHARS = re.compile(r"[A-Za-z0-9_.-]+")
+_IAM_ROLE_CHARS = re.compile(r"[\w+=,.@-]+", re.ASCII)
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
+_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}")
 _OIDC_PROVIDER_ARN = re.compile(
-    r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):iam::(?P<account>\d{12}):oidc-provider/"
-    r"(?P<issuer>oidc\.eks\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/id/[A-Za-z0-9]{1,64})$"
+    r"arn:(?P<partition>aws|aws-cn|aws-us-gov):iam::(?P<account>\d{12}):oidc-provider/"
+    r"(?P<issuer>oidc\.eks\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/id/[A-Za-z0-9]{1,64})"
 )
 # Prefixes and suffixes AWS reserves for access points, aliases and directory buckets.
 _S3_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
@@ -43,11 +43,11 @@ def validate_dns1123_label(value: str, *, what: str = "name") -> None:
         raise ValidationError(
             f"'{value}' is {len(value)} characters; {rule}. Shorten it.", code="too_long"
         )
-    if value != value.lower() and _DNS1123_CHARS.match(value.lower()):
+    if value != value.lower() and _DNS1123_CHARS.fullmatch(value.lower()):
         raise ValidationError(
             f"'{value}' has uppercase letters; {rule}. Use '{value.lower()}'.", code="uppercase"
         )
-    if not _DNS1123_CHARS.match(value):
+    if not _DNS1123_CHARS.fullmatch(value):
         raise ValidationError(
             f"'{value}' has characters other than a-z, 0-9 and '-'; {rule}.", code="invalid_chars"
         )
@@ -64,7 +64,7 @@ def validate_s3_bucket_name(value: str) -> None:
             f"{S3_BUCKET_MIN}-{S3_BUCKET_MAX}. Shorten the microservice, cluster or resource name.",
             code="bucket_length",
         )
-    if not _S3_CHARS.match(value):
+    if not _S3_CHARS.fullmatch(value):
         raise ValidationError(
             f"S3 bucket name '{value}' may only contain lowercase letters, digits, '.' and '-'.",
             code="bucket_chars",
@@ -113,7 +113,7 @@ def validate_dynamodb_table_name(value: str) -> None:
             f"{DYNAMODB_TABLE_MIN}-{DYNAMODB_TABLE_MAX}.",
             code="table_length",
         )
-    if not _DYNAMODB_CHARS.match(value):
+    if not _DYNAMODB_CHARS.fullmatch(value):
         raise ValidationError(
             f"DynamoDB table name '{value}' may only contain letters, digits, '_', '-' and '.'.",
             code="table_chars",
@@ -127,7 +127,7 @@ def validate_iam_role_name(value: str) -> None:
             "Shorten the cluster or microservice name.",
             code="role_length",
         )
-    if not value or not _IAM_ROLE_CHARS.match(value):
+    if not value or not _IAM_ROLE_CHARS.fullmatch(value):
         raise ValidationError(
             f"IAM role name '{value}' may only contain letters, digits and '+=,.@_-'.",
             code="role_chars",
@@ -135,7 +135,7 @@ def validate_iam_role_name(value: str) -> None:
 
 
 def validate_account_id(value: str) -> None:
-    if not isinstance(value, str) or not _ACCOUNT_ID.match(value):
+    if not isinstance(value, str) or not _ACCOUNT_ID.fullmatch(value):
         raise ValidationError(
             f"AWS account id '{value}' must be exactly 12 digits (keep leading zeros; quote it).",
             code="account_id",
@@ -143,7 +143,7 @@ def validate_account_id(value: str) -> None:
 
 
 def validate_region(value: str) -> None:
-    if not isinstance(value, str) or not _REGION.match(value):
+    if not isinstance(value, str) or not _REGION.fullmatch(value):
         raise ValidationError(
             f"AWS region '{value}' is not a region code; use the form 'eu-west-1' or 'us-east-2'.",
             code="region",
@@ -152,7 +152,7 @@ def validate_region(value: str) -> None:
 
 def parse_oidc_provider_arn(value: str) -> dict[str, str]:
     """Split an EKS IAM OIDC provider ARN into partition, account, issuer and region."""
-    match = _OIDC_PROVIDER_ARN.match(value) if isinstance(value, str) else None
+    match = _OIDC_PROVIDER_ARN.fullmatch(value) if isinstance(value, str) else None
     if not match:
         raise ValidationError(
             f"OIDC provider ARN '{value}' is not an EKS IAM OIDC provider ARN; expected "
@@ -166,3 +166,51 @@ def parse_oidc_provider_arn(value: str) -> dict[str, str]:
 
 def validate_oidc_provider_arn(value: str) -> None:
     parse_oidc_provider_arn(value)
+
+
+def validate_portal_name(value: str, *, what: str = "name") -> None:
+    """Cluster, microservice and resource names: DNS-1123 labels without ``--``.
+
+    ``--`` joins them into physical AWS names (``provisioning.iam.naming``); refusing it inside a
+    part is what makes two different (cluster, microservice, resource) triples never share a name.
+    """
+    validate_dns1123_label(value, what=what)
+    if "--" in value:
+        raise ValidationError(
+            f"'{value}' contains '--'; the portal joins names with '--', so a {what} may not "
+            "contain it. Use a single '-'.",
+            code="double_hyphen",
+        )
+
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def validate_no_control_characters(value: object, *, what: str = "text") -> None:
+    """Free text may hold newlines and tabs but no NUL or other control characters.
+
+    PostgreSQL refuses NUL in text columns (a 500 if it got that far), and the rest only hide text.
+    """
+    if isinstance(value, str) and _CONTROL_CHARS.search(value):
+        raise ValidationError(
+            f"The {what} contains a control character (such as NUL); remove it.",
+            code="control_characters",
+        )
+
+
+_BUCKET_SUFFIX = re.compile(r"[a-z0-9.-]{0,40}")
+
+
+def validate_bucket_suffix(value: str) -> None:
+    """The installation-wide S3 bucket name suffix (``S3_BUCKET_NAME_SUFFIX``)."""
+    if not isinstance(value, str) or not _BUCKET_SUFFIX.fullmatch(value):
+        raise ValidationError(
+            f"S3 bucket name suffix '{value}' must be at most 40 of a-z, 0-9, '.' and '-' "
+            "(for example '-111122223333').",
+            code="bucket_suffix",
+        )
+    if value and not value[-1].isalnum():
+        raise ValidationError(
+            f"S3 bucket name suffix '{value}' must end with a letter or digit.",
+            code="bucket_suffix",
+        )

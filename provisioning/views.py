@@ -39,6 +39,7 @@ from provisioning.services.changes import (
     change_request_approve,
     change_request_cancel,
     change_request_create,
+    change_request_discard,
     change_request_reject,
     change_request_replan,
     change_request_submit,
@@ -61,7 +62,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def _get_microservice_for_user(request: HttpRequest, name: str) -> Microservice:
     """The microservice if the user may see it, else 404 (never reveal that it exists)."""
     try:
-        return selectors.microservice_list_for_user(user=request.user).get(name=name)
+        return selectors.microservice_get_for_user(user=request.user, name=name)
     except Microservice.DoesNotExist:
         raise Http404("No such microservice.") from None
 
@@ -241,6 +242,7 @@ def microservice_decommission(request: HttpRequest, name: str) -> HttpResponse:
                 actor=request.user,
                 microservice=microservice,
                 justification=form.cleaned_data["justification"],
+                confirm_name=form.cleaned_data["confirm_name"],
             )
         except SpecError as exc:
             for field, errors in exc.errors.items():
@@ -289,6 +291,12 @@ def _render_change(
             "plans_shown": ",".join(f"{p.pk}:{p.plan_sha256}" for p in plans),
             "can_submit": can_edit and change.status == ChangeStatus.DRAFT,
             "can_replan": can_edit and change.status == ChangeStatus.FAILED,
+            "failures": selectors.change_request_failures(change_request=change),
+            "data_at_risk": [
+                {"cluster": p.workspace.cluster.name, "entries": p.plan_summary["data_at_risk"]}
+                for p in plans
+                if p.plan_summary.get("data_at_risk")
+            ],
             "can_cancel": can_edit and change.status in CANCELLABLE,
             "can_approve": can_approve(request.user, change),
         },
@@ -389,6 +397,18 @@ def change_request_replan_view(request: HttpRequest, pk: int) -> HttpResponse:
         change,
         lambda: change_request_replan(actor=request.user, change_request=change),
         f"Re-planning #{change.pk}; the new plans need a new review.",
+    )
+
+
+@login_required
+@require_POST
+def change_request_discard_view(request: HttpRequest, pk: int) -> HttpResponse:
+    change = _get_change_for_user(request, pk)
+    return _act(
+        request,
+        change,
+        lambda: change_request_discard(actor=request.user, change_request=change),
+        f"Discarded #{change.pk}.",
     )
 
 

@@ -62,7 +62,7 @@ def cluster_audit_view(request: HttpRequest, name: str) -> HttpResponse:
 @require_POST
 def workspace_verify_view(request: HttpRequest, name: str, cluster: str) -> HttpResponse:
     try:
-        microservice = selectors.microservice_list_for_user(user=request.user).get(name=name)
+        microservice = selectors.microservice_get_for_user(user=request.user, name=name)
         workspace = Workspace.objects.select_related("microservice__team", "cluster").get(
             microservice=microservice, cluster__name=cluster
         )

@@ -42,7 +42,7 @@ def test_output_carries_lint_findings_and_the_access_matrix():
     matrix = document["matrix"]
     assert matrix["verdict"] == "ok" and matrix["counts"]["failures"] == 0
     rows = {(r["category"], r["action"], r["resource"]) for r in matrix["rows"]}
-    table = "arn:aws:dynamodb:eu-west-1:111122223333:table/dev-eu-orders-orders"
+    table = "arn:aws:dynamodb:eu-west-1:111122223333:table/dev-eu--orders--orders"
     assert ("own", "dynamodb:PutItem", table) in rows
     assert ("sensitive", "dynamodb:DeleteTable", table) in rows
     assert ("own", "kms:Decrypt", key) in rows

@@ -210,7 +210,10 @@ def test_a_decommission_is_never_approved_automatically(developer, team, cluster
     create = planned_create(developer, team, cluster)
     make_applied(create)
     change = change_request_decommission(
-        actor=developer, microservice=create.microservice, justification="replaced"
+        actor=developer,
+        microservice=create.microservice,
+        justification="replaced",
+        confirm_name=create.microservice.name,
     )
     change_request_submit(actor=developer, change_request=change)
     finish_plans(change, sha="c" * 64)

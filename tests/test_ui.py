@@ -25,7 +25,7 @@ from provisioning.models import (
 from provisioning.specs import workspace_spec_data
 from tests.factories import RESOURCES, ClusterFactory, MicroserviceFactory, register_orders
 
-ROLE_ARN = "arn:aws:iam::123456789012:role/irsa/demo-orders"
+ROLE_ARN = "arn:aws:iam::123456789012:role/irsa/demo--orders"
 PLAN_SUMMARY = {
     "add": ["module.irsa.aws_iam_role.this", "module.kms_key.aws_kms_key.this"],
     "change": [],
@@ -410,7 +410,7 @@ def applied(change, cluster):
         status=WorkspaceStatus.APPLIED,
         role_arn=ROLE_ARN,
         kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-        resource_arns={"s3_bucket/invoices": "arn:aws:s3:::demo-orders-invoices"},
+        resource_arns={"s3_bucket/invoices": "arn:aws:s3:::demo--orders--invoices"},
     )
     return microservice
 
@@ -432,7 +432,7 @@ class TestMicroservicePage:
         )
         assert manifest in page
         assert "serviceAccountName: orders" in page
-        assert "arn:aws:s3:::demo-orders-invoices" in page
+        assert "arn:aws:s3:::demo--orders--invoices" in page
         assert "key/1234abcd-12ab-34cd-56ef-1234567890ab" in page
         assert reverse("change-request-detail", args=[applied.change_requests.get().pk]) in page
         assert reverse("microservice-propose", args=["orders"]) in page
@@ -508,19 +508,24 @@ class TestDecommission:
 
     def test_it_validates_ownership(self, client, outsider, applied):
         client.force_login(outsider)
-        assert client.post(self.url, {"justification": "gone"}).status_code == 404
+        assert (
+            client.post(self.url, {"justification": "gone", "confirm_name": "orders"}).status_code
+            == 404
+        )
         assert ChangeRequest.objects.count() == 1
 
     def test_it_creates_a_decommission_request(self, client, developer, applied):
         client.force_login(developer)
-        response = client.post(self.url, {"justification": "replaced by billing"})
+        response = client.post(
+            self.url, {"justification": "replaced by billing", "confirm_name": "orders"}
+        )
         change = ChangeRequest.objects.get(kind="decommission")
         assert response["Location"] == reverse("change-request-detail", args=[change.pk])
         assert change.spec["clusters"] == [] and change.spec["namespace"] == "shop"
 
     def test_it_needs_a_justification(self, client, developer, applied):
         client.force_login(developer)
-        response = client.post(self.url, {"justification": ""})
+        response = client.post(self.url, {"justification": "", "confirm_name": "orders"})
         assert response.context["form"].errors["justification"] == [
             "Say why the service needs this change."
         ]
@@ -608,4 +613,4 @@ def test_each_target_cluster_gets_its_own_preview(client, developer, team, clust
     sections = client.get(reverse("change-request-detail", args=[change.pk])).context["sections"]
     assert [s["name"] for s in sections] == ["demo", "prod-eu"]
     roles = [s["preview"]["document"]["role"]["arn"] for s in sections]
-    assert roles == [ROLE_ARN, "arn:aws:iam::123456789012:role/irsa/prod-eu-orders"]
+    assert roles == [ROLE_ARN, "arn:aws:iam::123456789012:role/irsa/prod-eu--orders"]

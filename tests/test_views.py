@@ -25,7 +25,7 @@ def test_developer_sees_own_service_and_its_policies(client, developer, register
     client.force_login(developer)
     assert "orders" in client.get(reverse("home")).content.decode()
     page = client.get(reverse("microservice-detail", args=["orders"])).content.decode()
-    assert "arn:aws:iam::123456789012:role/irsa/demo-orders" in page
+    assert "arn:aws:iam::123456789012:role/irsa/demo--orders" in page
     assert "sts:AssumeRoleWithWebIdentity" in page
 
 

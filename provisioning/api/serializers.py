@@ -122,6 +122,12 @@ class ChangeRequestCreateSerializer(RefuseUnknownFieldsMixin, serializers.Serial
         required=False, help_text="The full proposed spec (kind change); omit for decommission."
     )
     justification = serializers.CharField(required=False, allow_blank=True, default="")
+    confirm_name = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Decommission only: the microservice's name, typed to confirm data deletion.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["kind"] == ChangeKind.CHANGE and "spec" not in attrs:
@@ -185,6 +191,12 @@ class LiveResourceSerializer(serializers.ModelSerializer):
 
 class WorkspaceSerializer(serializers.ModelSerializer):
     cluster = serializers.CharField(source="cluster.name")
+    kms_key_pending_deletion = serializers.SerializerMethodField(
+        help_text="After a destroy: the key's ARN, state and deletion date (restorable until then)."
+    )
+
+    def get_kms_key_pending_deletion(self, workspace: Workspace) -> dict[str, Any] | None:
+        return (workspace.outputs or {}).get("kms_key_pending_deletion")
 
     class Meta:
         model = Workspace
@@ -195,6 +207,7 @@ class WorkspaceSerializer(serializers.ModelSerializer):
             "policy_arn",
             "kms_key_arn",
             "kms_alias",
+            "kms_key_pending_deletion",
             "resource_arns",
             "reconciliation",
             "updated_at",

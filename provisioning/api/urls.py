@@ -33,6 +33,11 @@ urlpatterns = [
         name="api-change-request-replan",
     ),
     path(
+        "change-requests/<int:pk>/discard/",
+        views.ChangeRequestDiscard.as_view(),
+        name="api-change-request-discard",
+    ),
+    path(
         "change-requests/<int:pk>/approve/",
         views.ChangeRequestApprove.as_view(),
         name="api-change-request-approve",

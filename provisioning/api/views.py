@@ -26,6 +26,7 @@ from provisioning.services.changes import (
     change_request_approve,
     change_request_cancel,
     change_request_create,
+    change_request_discard,
     change_request_reject,
     change_request_replan,
     change_request_submit,
@@ -140,6 +141,10 @@ class MicroserviceDetail(generics.RetrieveAPIView):
     def get_queryset(self):
         return _microservices(self.request.user)
 
+    def get_object(self) -> Microservice:
+        # Names repeat once a decommissioned service's name is reused: show the live one.
+        return _visible_microservice(self.request, self.kwargs["name"])
+
 
 # --- Change requests ---------------------------------------------------------------------------
 
@@ -186,6 +191,7 @@ class ChangeRequestListCreate(generics.ListAPIView):
                 actor=request.user,
                 microservice=microservice,
                 justification=values["justification"],
+                confirm_name=values["confirm_name"],
             )
         else:
             change = change_request_create(
@@ -200,7 +206,7 @@ class ChangeRequestListCreate(generics.ListAPIView):
 
 def _visible_microservice(request: Request, name: str) -> Microservice:
     try:
-        return selectors.microservice_list_for_user(user=request.user).get(name=name)
+        return selectors.microservice_get_for_user(user=request.user, name=name)
     except Microservice.DoesNotExist:
         raise exceptions.NotFound("No such microservice.") from None
 
@@ -250,6 +256,16 @@ class ChangeRequestSubmit(_ChangeRequestAction):
 class ChangeRequestReplan(_ChangeRequestAction):
     def perform(self, change: ChangeRequest, data: dict[str, Any]) -> None:
         change_request_replan(actor=self.request.user, change_request=change)
+
+
+@extend_schema(
+    request=None,
+    description="Failed → cancelled: give up a failed change instead of re-planning it.",
+    **ACTION_SCHEMA,
+)
+class ChangeRequestDiscard(_ChangeRequestAction):
+    def perform(self, change: ChangeRequest, data: dict[str, Any]) -> None:
+        change_request_discard(actor=self.request.user, change_request=change)
 
 
 @extend_schema(

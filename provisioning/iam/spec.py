@@ -59,6 +59,8 @@ class WorkspaceSpec:
     service_accounts: tuple[str, ...]
     cluster: ClusterSpec
     resources: tuple[ResourceSpec, ...]  # in the order given; builders sort
+    # The installation's constant S3 bucket name suffix (settings.S3_BUCKET_NAME_SUFFIX).
+    bucket_suffix: str = ""
 
 
 class _Errors:
@@ -85,22 +87,27 @@ def parse_workspace_spec(data: Any, *, catalog: Catalog | None = None) -> Worksp
     if not isinstance(data, dict):
         raise SpecError({"": ["The spec must be a JSON object."]})
     _refuse_unknown(
-        err, "", data, {"microservice", "namespace", "service_accounts", "cluster", "resources"}
+        err,
+        "",
+        data,
+        {"microservice", "namespace", "service_accounts", "cluster", "resources", "bucket_suffix"},
     )
     name = _required_str(err, data, "microservice")
     namespace = _required_str(err, data, "namespace")
     if name is not None:
         err.check(
-            "microservice", lambda x: v.validate_dns1123_label(x, what="microservice name"), name
+            "microservice", lambda x: v.validate_portal_name(x, what="microservice name"), name
         )
     if namespace is not None:
         err.check("namespace", lambda x: v.validate_dns1123_label(x, what="namespace"), namespace)
     accounts = _parse_service_accounts(err, data.get("service_accounts"))
     cluster = _parse_cluster(err, data.get("cluster"))
     resources = _parse_resources(err, data.get("resources"), catalog)
+    bucket_suffix = data.get("bucket_suffix", "")
+    err.check("bucket_suffix", v.validate_bucket_suffix, bucket_suffix)
     if err.errors:
         raise SpecError(err.errors)
-    spec = WorkspaceSpec(name, namespace, accounts, cluster, resources)
+    spec = WorkspaceSpec(name, namespace, accounts, cluster, resources, bucket_suffix)
     _check_derived_names(err, spec)
     if err.errors:
         raise SpecError(err.errors)
@@ -151,7 +158,7 @@ def _parse_cluster(err: _Errors, value: Any) -> ClusterSpec | None:
         for k in ("name", "account_id", "region", "oidc_provider_arn")
     }
     checks = {
-        "name": lambda x: v.validate_dns1123_label(x, what="cluster name"),
+        "name": lambda x: v.validate_portal_name(x, what="cluster name"),
         "account_id": v.validate_account_id,
         "region": v.validate_region,
         "oidc_provider_arn": v.validate_oidc_provider_arn,
@@ -227,7 +234,7 @@ def _parse_resource(err: _Errors, path: str, item: Any, catalog: Catalog) -> Res
         )
         access = None
     if name is not None:
-        err.check(f"{path}.name", lambda x: v.validate_dns1123_label(x, what="resource name"), name)
+        err.check(f"{path}.name", lambda x: v.validate_portal_name(x, what="resource name"), name)
     raw_settings = item.get("settings", {})
     if kind is None or access is None or name is None:
         return None
@@ -257,7 +264,14 @@ def _parse_dynamodb_settings(err: _Errors, path: str, raw: dict) -> dict[str, An
         err,
         f"{path}.",
         raw,
-        {"partition_key", "sort_key", "billing_mode", "read_capacity", "write_capacity"},
+        {
+            "partition_key",
+            "sort_key",
+            "billing_mode",
+            "read_capacity",
+            "write_capacity",
+            "deletion_protection",
+        },
     )
     settings: dict[str, Any] = {
         "partition_key": _parse_key(
@@ -267,9 +281,13 @@ def _parse_dynamodb_settings(err: _Errors, path: str, raw: dict) -> dict[str, An
         "billing_mode": raw.get("billing_mode", "PAY_PER_REQUEST"),
         "read_capacity": None,
         "write_capacity": None,
+        "deletion_protection": raw.get("deletion_protection", False),
     }
+    if not isinstance(settings["deletion_protection"], bool):
+        err.add(f"{path}.deletion_protection", "'deletion_protection' must be true or false.")
     if raw.get("sort_key") is not None:
         settings["sort_key"] = _parse_key(err, f"{path}.sort_key", raw["sort_key"])
+        _check_keys_differ(err, path, settings["partition_key"], settings["sort_key"])
     if settings["billing_mode"] not in DYNAMODB_BILLING_MODES:
         err.add(
             f"{path}.billing_mode",
@@ -298,9 +316,25 @@ def _parse_key(err: _Errors, path: str, raw: Any) -> dict[str, str] | None:
         return None
     if not isinstance(raw["name"], str) or not 1 <= len(raw["name"]) <= 255:
         err.add(f"{path}.name", "The key attribute name must be 1-255 characters.")
+    else:
+        err.check(
+            f"{path}.name",
+            lambda x: v.validate_no_control_characters(x, what="key attribute name"),
+            raw["name"],
+        )
     if raw["type"] not in DYNAMODB_KEY_TYPES:
         err.add(f"{path}.type", f"Key type '{raw['type']}' is not S, N or B.")
     return {"name": raw["name"], "type": raw["type"]}
+
+
+def _check_keys_differ(err: _Errors, path: str, partition: Any, sort: Any) -> None:
+    # DynamoDB refuses a table whose sort key is its partition key; say so before Terraform does.
+    if partition and sort and partition.get("name") == sort.get("name"):
+        err.add(
+            f"{path}.sort_key.name",
+            f"The sort key '{sort.get('name')}' is the partition key; "
+            "use a different attribute or leave the sort key out.",
+        )
 
 
 def _check_derived_names(err: _Errors, spec: WorkspaceSpec) -> None:

@@ -6,6 +6,7 @@ callers write ``from provisioning.selectors import ...`` without knowing the mod
 """
 
 from provisioning.selectors.changes import (
+    change_request_failures,
     change_request_latest_plans,
     change_request_list_for_user,
     change_request_review_queue,
@@ -13,6 +14,7 @@ from provisioning.selectors.changes import (
 from provisioning.selectors.dry_run import microservice_dry_run
 from provisioning.selectors.microservices import (
     cluster_list,
+    microservice_get_for_user,
     microservice_list_for_user,
     microservice_live_spec,
     team_list_for_user,
@@ -29,12 +31,14 @@ from provisioning.selectors.runs import run_list_for_user
 
 __all__ = [
     "account_neighbours",
+    "change_request_failures",
     "change_request_latest_plans",
     "change_request_list_for_user",
     "change_request_review",
     "change_request_review_queue",
     "cluster_list",
     "microservice_dry_run",
+    "microservice_get_for_user",
     "microservice_list_for_user",
     "microservice_live_spec",
     "namespace_conflicts",

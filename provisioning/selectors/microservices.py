@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from provisioning.models import ChangeKind, Cluster, Microservice, Team, WorkspaceStatus
 from provisioning.permissions import is_reviewer
@@ -16,6 +16,22 @@ def microservice_list_for_user(*, user: Any) -> QuerySet[Microservice]:
     if user.is_staff or is_reviewer(user):
         return qs
     return qs.filter(team__members=user).distinct()
+
+
+def microservice_get_for_user(*, user: Any, name: str) -> Microservice:
+    """The service of that name the user may see: the live one, else the latest decommissioned
+    (a name is free again once its decommission is applied).
+
+    Raises ``Microservice.DoesNotExist``."""
+    found = (
+        microservice_list_for_user(user=user)
+        .filter(name=name)
+        .order_by(F("decommissioned_at").desc(nulls_first=True), "-pk")
+        .first()
+    )
+    if found is None:
+        raise Microservice.DoesNotExist(f"No microservice named {name!r}.")
+    return found
 
 
 def team_list_for_user(*, user: Any) -> QuerySet[Team]:

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
-from provisioning.iam.spec import SpecError
+from provisioning.iam.spec import SpecError, parse_workspace_spec
 from provisioning.models import (
     OPEN_CHANGE_STATUSES,
     ChangeKind,
@@ -34,7 +34,10 @@ from provisioning.selectors import (
     namespace_conflicts,
     plan_run_analysis,
 )
+from provisioning.selectors.names import physical_name_conflicts
 from provisioning.services.audit import audit_record
+from provisioning.services.microservices import free_text_errors
+from provisioning.services.names import physical_names_claim
 from provisioning.services.runs import run_enqueue
 from provisioning.specs import build_workspace_spec, workspace_spec_data
 
@@ -85,6 +88,8 @@ def change_request_create(
     _check_spec_shape(spec)
     if not justification.strip():
         raise SpecError({"justification": ["Say why the service needs this change."]})
+    if text_errors := free_text_errors(justification=justification):
+        raise SpecError(text_errors)
     clusters = list(Cluster.objects.filter(name__in=spec.get("clusters", [])))
     if kind != ChangeKind.DECOMMISSION:
         _validate_for_clusters(microservice, spec, clusters)
@@ -146,13 +151,16 @@ def _validate_for_clusters(
             }
         )
     for cluster in clusters:
-        build_workspace_spec(
+        workspace_spec = build_workspace_spec(
             microservice=microservice.name,
             namespace=spec["namespace"],
             service_accounts=spec["service_accounts"],
             resources=spec["resources"],
             cluster=cluster,
         )
+        taken = physical_name_conflicts(spec=workspace_spec, microservice=microservice)
+        if taken:
+            raise SpecError(taken)
     conflicts = namespace_conflicts(
         team=microservice.team,
         microservice_name=microservice.name,
@@ -193,6 +201,7 @@ def _enqueue_plans(change: ChangeRequest, actor: Any) -> list[Run]:
             resources=change.spec["resources"],
             cluster=cluster,
         )
+        physical_names_claim(workspace=workspace, spec=parse_workspace_spec(data))
         runs.append(
             run_enqueue(
                 workspace=workspace,
@@ -206,17 +215,27 @@ def _enqueue_plans(change: ChangeRequest, actor: Any) -> list[Run]:
         status__in=(WorkspaceStatus.DESTROYED, WorkspaceStatus.NEW)
     )
     for workspace in live.exclude(cluster__name__in=targets):
-        last = workspace.runs.filter(kind=RunKind.APPLY, status=RunStatus.SUCCEEDED).last()
         run = run_enqueue(
             workspace=workspace,
             kind=RunKind.PLAN,
             actor=actor,
-            spec=last.spec if last else {},
+            spec=_destroy_spec(workspace),
             change_request=change,
         )
         Run.objects.filter(pk=run.pk).update(destroy_plan=True)
         runs.append(run)
     return runs
+
+
+def _destroy_spec(workspace: Workspace) -> dict[str, Any]:
+    """The spec a destroy plan renders with: the last successful apply's, else (the first apply
+    failed part-way) the last apply attempt's, so what it did create is destroyed too. With an
+    empty spec the root module would not even declare the role, key and alias it must delete."""
+    applies = workspace.runs.filter(kind=RunKind.APPLY).exclude(spec={})
+    last = applies.filter(status=RunStatus.SUCCEEDED).last() or applies.last()
+    if last is None:
+        last = workspace.runs.filter(kind=RunKind.PLAN, destroy_plan=False).exclude(spec={}).last()
+    return last.spec if last else {}
 
 
 def _latest_plans(change: ChangeRequest) -> list[Run]:
@@ -425,6 +444,15 @@ def change_request_cancel(*, actor: Any, change_request: ChangeRequest) -> None:
         status=RunStatus.CANCELLED
     )
     audit_record(actor=actor, action="change_request.cancelled", obj=change_request)
+
+
+def change_request_discard(*, actor: Any, change_request: ChangeRequest) -> None:
+    """Failed → cancelled: the owner gives the change up instead of re-planning it. What the
+    failed apply left in AWS stays in the workspace's inventory and reconciliation."""
+    if not can_edit_microservice(actor, change_request.microservice):
+        raise PermissionDenied("Only the owning team can discard this change request.")
+    _move(change_request, allowed=(ChangeStatus.FAILED,), to=ChangeStatus.CANCELLED)
+    audit_record(actor=actor, action="change_request.discarded", obj=change_request)
 
 
 def _latest_applies(change: ChangeRequest) -> list[Run]:

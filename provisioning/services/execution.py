@@ -22,6 +22,13 @@ from provisioning.iam.spec import SpecError, parse_workspace_spec
 from provisioning.models import Run, RunKind, RunStatus, Workspace, WorkspaceStatus
 from provisioning.services import runs
 from provisioning.services.audit import audit_record
+from provisioning.services.keys import PENDING, key_pending_deletion
+from provisioning.services.names import physical_names_keep_only
+from provisioning.services.preflight import (
+    data_at_risk,
+    preflight_taken_names,
+    protected_refusals,
+)
 from provisioning.terraform.backend import BackendError
 from provisioning.terraform.process import Launched
 from provisioning.terraform.runner import (
@@ -133,7 +140,17 @@ def _finish(job: _Job, **fields: Any) -> bool:
 def _plan(job: _Job) -> None:
     run, runner = job.run, job.runner
     result = _step(run, "plan", lambda: runner.plan(destroy=run.destroy_plan))
+    if not run.destroy_plan:
+        _preflight(run, result.show)
     summary = {**result.summary, "policy_changes": policy_changes(result.show)}
+    if run.destroy_plan:
+        summary["data_at_risk"] = _step(
+            run,
+            "data at risk",
+            lambda: data_at_risk(show=result.show, region=_region(run)),
+        )
+        if refusals := protected_refusals(summary["data_at_risk"]):
+            raise TerraformError("Refused: " + " ".join(refusals) + " Nothing was destroyed.")
     _finish(
         job,
         status=RunStatus.SUCCEEDED,
@@ -149,6 +166,19 @@ def _plan(job: _Job) -> None:
     _after(run)
 
 
+def _preflight(run: Run, show: dict[str, Any]) -> None:
+    """A plan that would create a name AWS already holds fails here, before any apply."""
+    taken = _step(run, "preflight", lambda: preflight_taken_names(show=show, region=_region(run)))
+    if taken:
+        raise TerraformError(
+            "Pre-flight: " + " ".join(taken) + " Nothing was created; the plan was discarded."
+        )
+
+
+def _region(run: Run) -> str:
+    return (run.spec.get("cluster") or {}).get("region", "")
+
+
 def _apply(job: _Job) -> None:
     run, runner = job.run, job.runner
     plan = run.plan_run
@@ -159,6 +189,10 @@ def _apply(job: _Job) -> None:
         raise TerraformError("The stored plan does not match its recorded sha256; refusing it.")
     outputs = _step(run, "apply", runner.apply, plan_bytes)
     _record_outputs(run.workspace_id, outputs, destroyed=plan.destroy_plan)
+    physical_names_keep_only(
+        workspace_id=run.workspace_id,
+        spec=None if plan.destroy_plan else parse_workspace_spec(run.spec),
+    )
     verification_after_apply(run=run)  # never raises: a failed proof does not undo the apply
     _finish(job, status=RunStatus.SUCCEEDED, exit_code=0, outputs=outputs)
     _after(run)
@@ -169,6 +203,7 @@ def _destroy(job: _Job) -> None:
         return _apply(job)
     _step(job.run, "destroy", job.runner.destroy)
     _record_outputs(job.run.workspace_id, {}, destroyed=True)
+    physical_names_keep_only(workspace_id=job.run.workspace_id, spec=None)
     _finish(job, status=RunStatus.SUCCEEDED, exit_code=0)
     _after(job.run)
 
@@ -192,6 +227,12 @@ def adoptable_command(run: Run) -> str:
 
 def _record_outputs(workspace_id: int, outputs: dict[str, Any], *, destroyed: bool) -> None:
     if destroyed:
+        workspace = Workspace.objects.select_related("cluster").get(pk=workspace_id)
+        kept = {}
+        if workspace.kms_key_arn:  # scheduled for deletion, not gone: say until when
+            kept[PENDING] = key_pending_deletion(
+                key_arn=workspace.kms_key_arn, region=workspace.cluster.region
+            )
         Workspace.objects.filter(pk=workspace_id).update(
             status=WorkspaceStatus.DESTROYED,
             role_arn="",
@@ -199,7 +240,7 @@ def _record_outputs(workspace_id: int, outputs: dict[str, Any], *, destroyed: bo
             kms_key_arn="",
             kms_alias="",
             resource_arns={},
-            outputs={},
+            outputs=kept,
         )
         return
     Workspace.objects.filter(pk=workspace_id).update(

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
 
+from provisioning import validation as v
 from provisioning.iam.spec import SpecError
 from provisioning.models import (
     ChangeKind,
@@ -14,6 +15,7 @@ from provisioning.models import (
     Team,
 )
 from provisioning.selectors import namespace_conflicts
+from provisioning.selectors.names import physical_name_conflicts
 from provisioning.services.audit import audit_record
 from provisioning.specs import build_workspace_spec
 
@@ -42,14 +44,20 @@ def microservice_register(
         raise SpecError({"clusters": ["Choose at least one cluster to deploy to."]})
     if not justification.strip():
         raise SpecError({"justification": ["Say why the service needs this access."]})
+    text_errors = free_text_errors(justification=justification, description=description)
+    if text_errors:
+        raise SpecError(text_errors)
     for cluster in clusters:
-        build_workspace_spec(
+        spec = build_workspace_spec(
             microservice=name,
             namespace=namespace,
             service_accounts=service_accounts,
             resources=resources,
             cluster=cluster,
         )
+        taken = physical_name_conflicts(spec=spec, microservice=None)
+        if taken:
+            raise SpecError(taken)
     conflicts = namespace_conflicts(
         team=team,
         microservice_name=name,
@@ -59,15 +67,57 @@ def microservice_register(
     )
     if conflicts:
         raise SpecError(conflicts)
-    if Microservice.objects.filter(name=name).exists():
-        raise SpecError(
-            {
-                "microservice": [
-                    f"A microservice named '{name}' already exists; "
-                    "choose another name or change that one."
-                ]
-            }
+    if Microservice.objects.filter(name=name, decommissioned_at__isnull=True).exists():
+        raise SpecError(_name_taken(name))
+    try:
+        return _register(
+            actor=actor,
+            team=team,
+            name=name,
+            namespace=namespace,
+            service_accounts=service_accounts,
+            resources=resources,
+            clusters=clusters,
+            justification=justification,
+            description=description,
         )
+    except IntegrityError:
+        # Registered concurrently by another request after the check above: the constraint
+        # decided, and the loser gets the same answer as a later request would.
+        raise SpecError(_name_taken(name)) from None
+
+
+def _name_taken(name: str) -> dict[str, list[str]]:
+    return {
+        "microservice": [
+            f"A microservice named '{name}' already exists; choose another name or change that one."
+        ]
+    }
+
+
+def free_text_errors(**fields: str) -> dict[str, list[str]]:
+    """Field → message for free-text fields holding NUL or other control characters."""
+    errors: dict[str, list[str]] = {}
+    for field, value in fields.items():
+        try:
+            v.validate_no_control_characters(value, what=field)
+        except ValidationError as exc:
+            errors[field] = list(exc.messages)
+    return errors
+
+
+def _register(
+    *,
+    actor: Any,
+    team: Team,
+    name: str,
+    namespace: str,
+    service_accounts: list[str],
+    resources: list[dict[str, Any]],
+    clusters: list[Cluster],
+    justification: str,
+    description: str,
+) -> ChangeRequest:
     with transaction.atomic():
         microservice = Microservice.objects.create(
             name=name,

@@ -165,20 +165,20 @@ def _state_ids(resources: list[dict[str, Any]]) -> set[str]:
 def _refresh_inventory(
     workspace: Workspace, state: dict[str, Any], resources: list[dict[str, Any]]
 ) -> None:
-    """The inventory says what the state holds: its outputs, or (when an apply died before it
-    wrote them) the ARNs of the resources it did record."""
+    """The inventory says what the state's resources are. Not its outputs: a destroy that failed
+    half-way leaves the outputs of the last apply naming a role and key that are gone."""
     outputs = {
         name: body.get("value")
         for name, body in ((state.get("values") or {}).get("outputs") or {}).items()
     }
     by_address = {r["address"]: r.get("values") or {} for r in resources}
     Workspace.objects.filter(pk=workspace.pk).update(
-        role_arn=outputs.get("role_arn") or by_address.get(ROLE_ADDRESS, {}).get("arn") or "",
-        policy_arn=outputs.get("policy_arn") or by_address.get(POLICY_ADDRESS, {}).get("arn") or "",
-        kms_key_arn=outputs.get("kms_key_arn") or by_address.get(KEY_ADDRESS, {}).get("arn") or "",
-        kms_alias=outputs.get("kms_alias") or by_address.get(ALIAS_ADDRESS, {}).get("name") or "",
-        resource_arns=outputs.get("resource_arns") or _resource_arns(resources),
-        outputs={k: v for k, v in outputs.items() if not k.endswith("_json")},
+        role_arn=by_address.get(ROLE_ADDRESS, {}).get("arn") or "",
+        policy_arn=by_address.get(POLICY_ADDRESS, {}).get("arn") or "",
+        kms_key_arn=by_address.get(KEY_ADDRESS, {}).get("arn") or "",
+        kms_alias=by_address.get(ALIAS_ADDRESS, {}).get("name") or "",
+        resource_arns=_resource_arns(resources),
+        outputs={k: v for k, v in outputs.items() if not k.endswith("_json")} if resources else {},
     )
 
 
@@ -268,32 +268,32 @@ def _iam(spec: WorkspaceSpec) -> list[dict[str, str]]:
 
 def _tables(spec: WorkspaceSpec) -> list[dict[str, str]]:
     dynamodb, found = _client("dynamodb", spec), []
-    prefix = f"{naming.workspace_slug(spec)}-"
     for page in dynamodb.get_paginator("list_tables").paginate():
         for table in page["TableNames"]:
-            if not table.startswith(prefix):
+            key = naming.resource_name_of(spec, "dynamodb_table", table)
+            if key is None:
                 continue
             arn = dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
             tags = dynamodb.list_tags_of_resource(ResourceArn=arn).get("Tags", [])
             if _ours_by_name(table, {t["Key"]: t["Value"] for t in tags}, spec):
-                address = f'module.dynamodb_table["{table[len(prefix) :]}"].aws_dynamodb_table.this'
+                address = f'module.dynamodb_table["{key}"].aws_dynamodb_table.this'
                 found.append(_item("dynamodb_table", table, arn, address))
     return found
 
 
 def _buckets(spec: WorkspaceSpec) -> list[dict[str, str]]:
     s3, found = _client("s3", spec), []
-    prefix = f"{naming.workspace_slug(spec)}-"
     for bucket in s3.list_buckets().get("Buckets", []):
         name = bucket["Name"]
-        if not name.startswith(prefix):
+        key = naming.resource_name_of(spec, "s3_bucket", name)
+        if key is None:
             continue
         try:
             tags = s3.get_bucket_tagging(Bucket=name).get("TagSet", [])
         except ClientError:
             tags = []  # NoSuchTagSet
         if _ours_by_name(name, {t["Key"]: t["Value"] for t in tags}, spec):
-            address = f'module.s3_bucket["{name[len(prefix) :]}"].aws_s3_bucket.this'
+            address = f'module.s3_bucket["{key}"].aws_s3_bucket.this'
             found.append(
                 _item("s3_bucket", name, f"arn:{spec.cluster.partition}:s3:::{name}", address)
             )

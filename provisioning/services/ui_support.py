@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
+
+from provisioning.iam.spec import SpecError
 from provisioning.models import ChangeKind, ChangeRequest, Microservice
+from provisioning.permissions import can_edit_microservice
 from provisioning.selectors import microservice_live_spec
 from provisioning.services.changes import change_request_create
 
@@ -15,8 +19,21 @@ def decommission_spec(*, microservice: Microservice) -> dict[str, Any]:
 
 
 def change_request_decommission(
-    *, actor: Any, microservice: Microservice, justification: str
+    *, actor: Any, microservice: Microservice, justification: str, confirm_name: str
 ) -> ChangeRequest:
+    """The requester types the service's name: a decommission deletes its tables and buckets."""
+    if not can_edit_microservice(actor, microservice):
+        raise PermissionDenied("Only the owning team can decommission this microservice.")
+    if confirm_name.strip() != microservice.name:
+        errors = {
+            "confirm_name": [
+                f"Type the service's name '{microservice.name}' to confirm that its role, key, "
+                "tables and buckets (with their data) may be destroyed."
+            ]
+        }
+        if not justification.strip():
+            errors["justification"] = ["Say why the service needs this change."]
+        raise SpecError(errors)
     return change_request_create(
         actor=actor,
         microservice=microservice,

@@ -94,6 +94,7 @@ def render_files(spec: WorkspaceSpec) -> dict[str, str]:
         sandbox_endpoint=settings.AWS_ENDPOINT_URL or None,
         permissions_boundary_arn=settings.IRSA_PERMISSIONS_BOUNDARY_ARN or None,
         backend=backend_kind(),
+        key_deletion_window_days=settings.KMS_KEY_DELETION_WINDOW_DAYS,
     )
 
 

@@ -31,7 +31,7 @@ _KEY_TYPE = "object({name = string, type = string})"
 _TABLE_TYPE = (
     "map(object({kind = string, access = string, name = string, "
     f"hash_key = {_KEY_TYPE}, range_key = {_KEY_TYPE}, billing_mode = string, "
-    "read_capacity = number, write_capacity = number}))"
+    "read_capacity = number, write_capacity = number, deletion_protection = bool}))"
 )
 _BUCKET_TYPE = "map(object({kind = string, access = string, name = string, versioning = bool}))"
 
@@ -132,6 +132,7 @@ def _table(spec: WorkspaceSpec, resource: ResourceSpec) -> Json:
         "billing_mode": s.get("billing_mode", "PAY_PER_REQUEST"),
         "read_capacity": s.get("read_capacity"),
         "write_capacity": s.get("write_capacity"),
+        "deletion_protection": bool(s.get("deletion_protection", False)),
     }
 
 
@@ -285,12 +286,17 @@ def _modules(sandbox: bool) -> Json:
             "billing_mode": "${each.value.billing_mode}",
             "read_capacity": "${each.value.read_capacity}",
             "write_capacity": "${each.value.write_capacity}",
+            "deletion_protection": "${each.value.deletion_protection}",
             "kms_key_arn": "${module.kms_key.key_arn}",
             "tags": "${var.tags}",
         },
         "s3_bucket": buckets,
         "irsa": {
             "source": "./modules/irsa",
+            # Access goes first: the role is created after the tables and buckets and so
+            # destroyed before them. A destroy that fails on a bucket still holding objects has
+            # then already revoked every access (the policy depends on their ARNs anyway).
+            "depends_on": ["module.dynamodb_table", "module.s3_bucket"],
             "role_name": "${var.role_name}",
             "role_path": "${var.role_path}",
             "permissions_boundary_arn": "${var.permissions_boundary_arn}",

@@ -275,7 +275,7 @@ def test_reconciliation_finds_the_services_leftovers_by_tags_and_names_and_delet
     from tests.integration.conftest import workspace_spec
 
     spec = workspace_spec(demo_aws, unique_name, REFERENCE_RESOURCES)
-    slug = f"demo-{unique_name}"
+    slug = f"demo--{unique_name}"
     ours = [
         {"TagKey": "ManagedBy", "TagValue": "irsa-portal"},
         {"TagKey": "Cluster", "TagValue": "demo"},
@@ -286,12 +286,12 @@ def test_reconciliation_finds_the_services_leftovers_by_tags_and_names_and_delet
     aws("kms").create_alias(AliasName=f"alias/irsa/{slug}", TargetKeyId=key["KeyId"])
     aws("iam").create_role(RoleName=slug, Path="/irsa/", AssumeRolePolicyDocument="{}")
     aws("dynamodb").create_table(  # untagged: Terraform died before tagging it
-        TableName=f"{slug}-orders",
+        TableName=f"{slug}--orders",
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    aws("s3").create_bucket(Bucket=f"{slug}-x-archive")  # untagged, not a spec resource's name
+    aws("s3").create_bucket(Bucket=f"{slug}--x-archive")  # untagged, not a spec resource's name
 
     held = aws_holdings(spec)
     assert {(i["type"], i["id"], i["address"]) for i in held} == {
@@ -300,7 +300,7 @@ def test_reconciliation_finds_the_services_leftovers_by_tags_and_names_and_delet
         ("iam_role", slug, "module.irsa.aws_iam_role.this"),
         (
             "dynamodb_table",
-            f"{slug}-orders",
+            f"{slug}--orders",
             'module.dynamodb_table["orders"].aws_dynamodb_table.this',
         ),
     }

@@ -33,9 +33,9 @@ REFERENCE = json.loads((ROOT / "docs/examples/reference-spec.json").read_text())
 KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 ISSUER = "oidc.eks.eu-west-1.amazonaws.com/id/5C7A1E8B9D4F2A6E3B0C1D2E3F4A5B6C"
 PROVIDER = f"arn:aws:iam::111122223333:oidc-provider/{ISSUER}"
-TABLE = "arn:aws:dynamodb:eu-west-1:111122223333:table/dev-eu-orders-orders"
-BUCKET = "arn:aws:s3:::dev-eu-orders-invoices"
-ROLE = "arn:aws:iam::111122223333:role/irsa/dev-eu-orders"
+TABLE = "arn:aws:dynamodb:eu-west-1:111122223333:table/dev-eu--orders--orders"
+BUCKET = "arn:aws:s3:::dev-eu--orders--invoices"
+ROLE = "arn:aws:iam::111122223333:role/irsa/dev-eu--orders"
 
 
 def spec_with(**changes):
@@ -140,7 +140,7 @@ def test_adding_a_resource_is_new_access_on_own_resources():
         {"kind": "s3_bucket", "name": "exports", "access": "read"}
     ]
     d = diff(spec_with(), spec_with(resources=resources))
-    exports = "arn:aws:s3:::dev-eu-orders-exports"
+    exports = "arn:aws:s3:::dev-eu--orders--exports"
     assert IdentityGrant("s3:ListBucket", exports) in d.added.identity
     assert not d.removed and not d.added.trust
     assert classify_change([d], decommission=False) is Classification.NEW_ACCESS_OWN

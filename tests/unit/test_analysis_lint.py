@@ -27,9 +27,9 @@ SPEC = parse_workspace_spec(REFERENCE)
 PROVIDER = SPEC.cluster.oidc_provider_arn
 ISSUER = SPEC.cluster.oidc_issuer
 KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-TABLE = "arn:aws:dynamodb:eu-west-1:111122223333:table/dev-eu-orders-orders"
-BUCKET = "arn:aws:s3:::dev-eu-orders-invoices"
-ROLE = "arn:aws:iam::111122223333:role/irsa/dev-eu-orders"
+TABLE = "arn:aws:dynamodb:eu-west-1:111122223333:table/dev-eu--orders--orders"
+BUCKET = "arn:aws:s3:::dev-eu--orders--invoices"
+ROLE = "arn:aws:iam::111122223333:role/irsa/dev-eu--orders"
 ACCOUNT_ROOT = "arn:aws:iam::111122223333:root"
 
 

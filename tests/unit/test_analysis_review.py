@@ -33,7 +33,7 @@ def test_change_uses_the_live_key_for_both_sides():
     result = analyse_workspace(spec=narrower, key_arn=None, live_spec=SPEC, live_key_arn=KEY_ARN)
     assert result["policies"]["kms_key"] == {
         "arn": KEY_ARN,
-        "alias": "alias/irsa/dev-eu-orders",
+        "alias": "alias/irsa/dev-eu--orders",
         "placeholder": False,
     }
     added = result["diff"]["added"]

@@ -48,16 +48,16 @@ def test_preview_marks_the_key_as_a_placeholder_until_it_exists():
     real = render_policies(spec, key_arn=KEY_ARN)
     assert real["kms_key"] == {
         "arn": KEY_ARN,
-        "alias": "alias/irsa/dev-eu-orders",
+        "alias": "alias/irsa/dev-eu--orders",
         "placeholder": False,
     }
     assert [(r["kind"], r["name"], r["arn"]) for r in real["resources"]] == [
         (
             "dynamodb_table",
             "orders",
-            "arn:aws:dynamodb:eu-west-1:111122223333:table/dev-eu-orders-orders",
+            "arn:aws:dynamodb:eu-west-1:111122223333:table/dev-eu--orders--orders",
         ),
-        ("s3_bucket", "invoices", "arn:aws:s3:::dev-eu-orders-invoices"),
+        ("s3_bucket", "invoices", "arn:aws:s3:::dev-eu--orders--invoices"),
     ]
 
 

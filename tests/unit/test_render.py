@@ -46,6 +46,7 @@ OTHER = {
                 "billing_mode": "PROVISIONED",
                 "read_capacity": 7,
                 "write_capacity": 3,
+                "deletion_protection": True,
             },
         },
         {
@@ -167,19 +168,20 @@ def test_tfvars_carry_the_derived_names_and_settings():
         "gizmo-items": {
             "kind": "dynamodb_table",
             "access": "read",
-            "name": "kiwi-prod-zebra-ledger-gizmo-items",
+            "name": "kiwi-prod--zebra-ledger--gizmo-items",
             "hash_key": {"name": "gizmo_pk", "type": "N"},
             "range_key": {"name": "gizmo_sk", "type": "B"},
             "billing_mode": "PROVISIONED",
             "read_capacity": 7,
             "write_capacity": 3,
+            "deletion_protection": True,
         }
     }
     assert tfvars["s3_buckets"] == {
         "gizmo-files": {
             "kind": "s3_bucket",
             "access": "read_write",
-            "name": "kiwi-prod-zebra-ledger-gizmo-files",
+            "name": "kiwi-prod--zebra-ledger--gizmo-files",
             "versioning": False,
         }
     }

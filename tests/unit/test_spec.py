@@ -142,7 +142,7 @@ def test_spec_refusals(changes, path, expected):
 def test_derived_bucket_name_too_long_names_the_resource():
     errors = errors_of(spec_with(resources__1__name="i" * 50))
     assert "resources[1].name" in errors
-    assert "S3 bucket name 'dev-eu-orders-" in errors["resources[1].name"][0]
+    assert "S3 bucket name 'dev-eu--orders--" in errors["resources[1].name"][0]
     assert (
         "it must be 3-63. Shorten the microservice, cluster or resource name"
         in errors["resources[1].name"][0]

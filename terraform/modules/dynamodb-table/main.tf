@@ -25,6 +25,9 @@ resource "aws_dynamodb_table" "this" {
     kms_key_arn = var.kms_key_arn
   }
 
+  # DynamoDB refuses to delete a protected table; the portal refuses its destroy plan first.
+  deletion_protection_enabled = var.deletion_protection
+
   point_in_time_recovery {
     enabled = true
   }

@@ -68,3 +68,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "deletion_protection" {
+  description = "DynamoDB deletion protection: the table cannot be deleted while it is on."
+  type        = bool
+  default     = false
+}
