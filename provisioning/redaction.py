@@ -18,6 +18,7 @@ Three things are masked:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -100,3 +101,18 @@ def redact_data(value: Any, *, secrets: list[str] | None = None) -> Any:
     if isinstance(value, list | tuple):
         return [redact_data(item, secrets=values) for item in value]
     return value
+
+
+class RedactingFilter(logging.Filter):
+    """For the worker's and the web's own log handlers: a message (with its traceback) is
+    redacted before any handler writes it, so an exception quoting Terraform's output or a
+    connection error naming the database never reaches the process log in clear."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact_text(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        return True
