@@ -5,3 +5,6 @@ class ProvisioningConfig(AppConfig):
     name = "provisioning"
     verbose_name = "IRSA provisioning"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from provisioning import security  # noqa: F401 - connects the lockout audit receiver

@@ -39,8 +39,13 @@ _LIBPQ_PAIR = re.compile(
     r"=(?:'[^']*'|[^\s'\",]+)"
 )
 _BACKEND_FLAG = re.compile(r"-backend-config=(?:'[^']*'|\S+)")
-# An absolute path of two or more parts, not inside a URL or an ARN (``role/irsa/x``).
-_PATH = re.compile(r"(?<![\w:/.~-])/(?:[\w.@+-]+/)+([\w.@+-]*)")
+# An absolute path under a server's usual top directories (not a URL's path such as /login/, not
+# an ARN's ``role/irsa/x``).
+_SERVER_ROOTS = (
+    "tmp|home|srv|opt|var|usr|etc|root|run|mnt|proc|work|app|data|nix|lib|lib64|bin|sbin|"
+    "private|Users|builds|workspace"
+)
+_PATH = re.compile(rf"(?<![\w:/.~-])/(?:{_SERVER_ROOTS})/(?:[\w.@+-]+/)*([\w.@+-]*)")
 
 
 def secret_values(*, environ: Mapping[str, str] | None = None) -> list[str]:

@@ -107,12 +107,13 @@ def test_redaction_masks_secrets_backend_configuration_and_paths():
     line = (
         "-backend-config=conn_str=postgres://u@h:5432/d?sslmode=disable token s3cr3t-value "
         "at /var/lib/portal/runs/x/main.tf for arn:aws:iam::1:role/irsa/demo-orders "
-        "see https://example.com/a/b"
+        "see https://example.com/a/b and GET /api/runs/3/"
     )
     text = redact_text(line, secrets=secrets)
     assert "s3cr3t-value" not in text and "sslmode" not in text and "/var/lib" not in text
     assert f"{PATH_MASK}/main.tf" in text
     assert "role/irsa/demo-orders" in text and "https://example.com/a/b" in text  # not paths
+    assert "GET /api/runs/3/" in text
     data = redact_data({"error": line, "list": [line], "n": 3}, secrets=secrets)
     assert data["n"] == 3 and "s3cr3t-value" not in str(data)
 
