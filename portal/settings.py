@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "csp",
     "axes",
     "provisioning",
 ]
@@ -75,6 +76,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: answers a locked-out login attempt.
     "axes.middleware.AxesMiddleware",
 ]
@@ -134,6 +136,38 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
+# --- HTTPS and browser policy (production: DEBUG=0) ------------------------------------------
+# Behind a TLS-terminating proxy, name the header it sets (e.g. X-Forwarded-Proto) so Django
+# knows a request came in over HTTPS; only set it when the proxy always sets or strips it.
+_PROXY_SSL_HEADER = os.environ.get("SECURE_PROXY_SSL_HEADER", "")
+if _PROXY_SSL_HEADER:
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"),
+        "https",
+    )
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# The directive only; getting onto browsers' preload lists is a separate, deliberate step.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp): scripts and styles from the portal's own static files
+# only, no inline script, no eval, nothing framed, forms post back to the portal.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first: an anonymous request gets 401 with `WWW-Authenticate: Token`, not a bare 403.
@@ -156,6 +190,18 @@ REST_FRAMEWORK = {
         "anon": os.environ.get("API_THROTTLE_ANON", "120/min"),
         "user": os.environ.get("API_THROTTLE_USER", "1200/min"),
     },
+}
+# One name per choice set in the OpenAPI schema (several models have a `kind` and a `status`).
+SPECTACULAR_SETTINGS = {
+    "ENUM_NAME_OVERRIDES": {
+        "ResourceKindEnum": "provisioning.models.ResourceKind",
+        "ChangeKindEnum": "provisioning.models.ChangeKind",
+        "ProposalKindEnum": ["change", "decommission"],
+        "RunKindEnum": "provisioning.models.RunKind",
+        "WorkspaceStatusEnum": "provisioning.models.WorkspaceStatus",
+        "ChangeStatusEnum": "provisioning.models.ChangeStatus",
+        "RunStatusEnum": "provisioning.models.RunStatus",
+    }
 }
 # Bad tokens from one client address: after API_FAILED_AUTH_LIMIT within API_FAILED_AUTH_WINDOW
 # seconds, every request from it is 429 until the window has passed (provisioning.security).

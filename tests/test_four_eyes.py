@@ -84,6 +84,7 @@ def fake_tf(settings, tmp_path):
     settings.TERRAFORM_BIN = str(fake_terraform(tmp_path, stdout="ok"))
     settings.TERRAFORM_WORK_DIR = tmp_path / "work"
     settings.TERRAFORM_BACKEND = "local"
+    settings.AWS_ENDPOINT_URL = "http://127.0.0.1:9"  # a sandbox (never reached by the fake)
 
 
 class TestAdminIsReadOnly:

@@ -39,6 +39,7 @@ def planted(monkeypatch, settings, tmp_path):
     settings.TERRAFORM_BIN = str(binary)
     settings.TERRAFORM_WORK_DIR = tmp_path / "work"
     settings.TERRAFORM_BACKEND = "local"
+    settings.AWS_ENDPOINT_URL = "http://127.0.0.1:9"  # a sandbox (never reached by the fake)
 
 
 def stored_texts() -> list[tuple[str, str, str]]:
