@@ -60,7 +60,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "csp",
     "axes",
@@ -172,7 +171,7 @@ CONTENT_SECURITY_POLICY = {
 REST_FRAMEWORK = {
     # Token first: an anonymous request gets 401 with `WWW-Authenticate: Token`, not a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "provisioning.security.FailedAuthLimitedTokenAuthentication",
+        "provisioning.security.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -203,6 +202,9 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "provisioning.models.RunStatus",
     }
 }
+# API tokens (provisioning.services.tokens): expiry in days, by default and at most.
+API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 30)
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365)
 # Bad tokens from one client address: after API_FAILED_AUTH_LIMIT within API_FAILED_AUTH_WINDOW
 # seconds, every request from it is 429 until the window has passed (provisioning.security).
 API_FAILED_AUTH_LIMIT = env_int("API_FAILED_AUTH_LIMIT", 20)

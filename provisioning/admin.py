@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from provisioning import models as m
-from provisioning.services import reconcile
+from provisioning.services import reconcile, tokens
 from provisioning.terraform.runner import TerraformError
 from provisioning.terraform.toolchain import ToolchainError
 
@@ -173,3 +173,28 @@ class AuditEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["created_at", "actor_name", "action", "object_type", "object_id"]
     list_filter = ["action", "object_type"]
     search_fields = ["actor_name", "object_id"]
+
+
+@admin.register(m.ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    """Tokens are created by their owners on the profile page (the key is shown once, there);
+    admins list everyone's and revoke any (audited)."""
+
+    list_display = [
+        "name",
+        "user",
+        "prefix",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "user__username", "prefix"]
+    exclude = ["digest"]
+    actions = ["revoke"]
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        revoked = [t for t in queryset if tokens.api_token_revoke(actor=request.user, token=t)]
+        self.message_user(request, f"Revoked {len(revoked)} token(s).")

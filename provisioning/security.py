@@ -2,7 +2,7 @@
 that keep presenting bad tokens are slowed down with 429 before they can guess one.
 
 DRF checks its throttles only after authentication succeeded, so a client sending token after
-bad token would never meet one: ``FailedAuthLimitedTokenAuthentication`` counts failed token
+bad token would never meet one: ``ApiTokenAuthentication`` counts failed token
 authentications per client address (in the cache) and answers 429 with ``Retry-After`` once
 ``API_FAILED_AUTH_LIMIT`` failures fell within ``API_FAILED_AUTH_WINDOW`` seconds.
 """
@@ -51,8 +51,17 @@ def failed_auth_record(*, address: str, now: float | None = None) -> None:
     cache.set(key, [*recent, now], timeout=window)
 
 
-class FailedAuthLimitedTokenAuthentication(TokenAuthentication):
-    """Token authentication that refuses (429) a client address after too many bad tokens."""
+class ApiTokenAuthentication(TokenAuthentication):
+    """``Authorization: Token <key>`` with the portal's hashed, expiring tokens
+    (provisioning.services.tokens); refuses (429) a client address after too many bad ones."""
+
+    def authenticate_credentials(self, key: str) -> tuple[Any, None]:
+        from provisioning.services.tokens import api_token_authenticate
+
+        user = api_token_authenticate(key=key)
+        if user is None:
+            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+        return user, None
 
     def authenticate(self, request: Request) -> Any:
         address = client_address(request)
