@@ -79,3 +79,12 @@ def test_templates_carry_no_inline_script(template):
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), "inline <script>"
     assert not re.search(r"\s(?:on[a-z]+|hx-on[:\w-]*)\s*=", text), "inline event handler"
     assert "javascript:" not in text
+
+
+def test_the_dockerfile_verifies_the_terraform_archive():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    pinned = re.search(r"ARG TERRAFORM_SHA256=([0-9a-f]+)\n", dockerfile)
+    assert pinned and len(pinned.group(1)) == 64
+    download = dockerfile.index("curl -fsSLo /tmp/tf.zip")
+    check = dockerfile.index('echo "${TERRAFORM_SHA256}  /tmp/tf.zip" | sha256sum -c -')
+    assert download < check < dockerfile.index("unzip /tmp/tf.zip")
