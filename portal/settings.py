@@ -6,6 +6,7 @@ DATABASE_URL, AWS credentials) only ever come from the environment.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -113,6 +114,34 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# Single sign-on with OpenID Connect (provisioning.sso): on when OIDC_RP_CLIENT_ID is set. The
+# endpoints are the IdP's (see its /.well-known/openid-configuration). Group mapping: JSON.
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = os.environ.get("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = os.environ.get("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = os.environ.get("OIDC_OP_JWKS_ENDPOINT", "")
+OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = os.environ.get("OIDC_RP_SCOPES", "openid email profile groups")
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso-callback"
+LOGIN_REDIRECT_URL_FAILURE = "/login/?sso=refused"
+SSO_GROUPS_CLAIM = os.environ.get("SSO_GROUPS_CLAIM", "groups")
+try:  # e.g. {"okta-payments-devs": "payments"}: IdP group -> portal team name
+    SSO_TEAM_GROUPS: dict[str, str] = json.loads(os.environ.get("SSO_TEAM_GROUPS") or "{}")
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        "SSO_TEAM_GROUPS must be a JSON object of IdP group -> team name, "
+        'e.g. {"devs": "payments"}.'
+    ) from exc
+SSO_REVIEWER_GROUPS = env_list("SSO_REVIEWER_GROUPS", "")
+SSO_ADMIN_GROUPS = env_list("SSO_ADMIN_GROUPS", "")
+# Local password login: keep it for the demo; switch it off once everyone comes through SSO.
+LOCAL_LOGIN_ENABLED = env_bool("LOCAL_LOGIN_ENABLED", True)
+if OIDC_RP_CLIENT_ID:
+    AUTHENTICATION_BACKENDS.append("provisioning.sso.PortalOIDCBackend")
+if not LOCAL_LOGIN_ENABLED:
+    AUTHENTICATION_BACKENDS.remove("django.contrib.auth.backends.ModelBackend")
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = env_int("LOGIN_LOCKOUT_MINUTES", 15) / 60  # hours, as axes takes it
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one reaching the limit locks
