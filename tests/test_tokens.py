@@ -87,3 +87,12 @@ def test_only_the_owner_or_an_admin_revokes(client, developer, teammate):
     assert api(client, key).status_code == 401
     revoked = AuditEvent.objects.get(action="api_token.revoked")
     assert revoked.actor == admin and revoked.data["owner"] == developer.username
+
+
+def test_seed_demo_prints_a_working_demo_token(db, client, settings, capsys):
+    from django.core.management import call_command
+
+    settings.DEBUG = True
+    call_command("seed_demo")
+    key = capsys.readouterr().out.split("Demo API token of dev (1 day; /profile/ lists it): ")[1]
+    assert api(client, key.strip()).status_code == 200
