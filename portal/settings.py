@@ -6,6 +6,7 @@ DATABASE_URL, AWS credentials) only ever come from the environment.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -60,8 +61,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
+    "csp",
+    "axes",
     "provisioning",
 ]
 
@@ -76,6 +78,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: answers a locked-out login attempt.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -105,6 +110,45 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Brute-force limits (django-axes): LOGIN_FAILURE_LIMIT failed logins lock the username and the
+# client address out for LOGIN_LOCKOUT_MINUTES (audited as auth.locked_out); then they may retry.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Single sign-on with OpenID Connect (provisioning.sso): on when OIDC_RP_CLIENT_ID is set. The
+# endpoints are the IdP's (see its /.well-known/openid-configuration). Group mapping: JSON.
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = os.environ.get("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = os.environ.get("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = os.environ.get("OIDC_OP_JWKS_ENDPOINT", "")
+OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = os.environ.get("OIDC_RP_SCOPES", "openid email profile groups")
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso-callback"
+LOGIN_REDIRECT_URL_FAILURE = "/login/?sso=refused"
+SSO_GROUPS_CLAIM = os.environ.get("SSO_GROUPS_CLAIM", "groups")
+try:  # e.g. {"okta-payments-devs": "payments"}: IdP group -> portal team name
+    SSO_TEAM_GROUPS: dict[str, str] = json.loads(os.environ.get("SSO_TEAM_GROUPS") or "{}")
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        "SSO_TEAM_GROUPS must be a JSON object of IdP group -> team name, "
+        'e.g. {"devs": "payments"}.'
+    ) from exc
+SSO_REVIEWER_GROUPS = env_list("SSO_REVIEWER_GROUPS", "")
+SSO_ADMIN_GROUPS = env_list("SSO_ADMIN_GROUPS", "")
+# Local password login: keep it for the demo; switch it off once everyone comes through SSO.
+LOCAL_LOGIN_ENABLED = env_bool("LOCAL_LOGIN_ENABLED", True)
+if OIDC_RP_CLIENT_ID:
+    AUTHENTICATION_BACKENDS.append("provisioning.sso.PortalOIDCBackend")
+if not LOCAL_LOGIN_ENABLED:
+    AUTHENTICATION_BACKENDS.remove("django.contrib.auth.backends.ModelBackend")
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = env_int("LOGIN_LOCKOUT_MINUTES", 15) / 60  # hours, as axes takes it
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one reaching the limit locks
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "provisioning.security.lockout_response"  # 429 + Retry-After
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -122,11 +166,43 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
+# --- HTTPS and browser policy (production: DEBUG=0) ------------------------------------------
+# Behind a TLS-terminating proxy, name the header it sets (e.g. X-Forwarded-Proto) so Django
+# knows a request came in over HTTPS; only set it when the proxy always sets or strips it.
+_PROXY_SSL_HEADER = os.environ.get("SECURE_PROXY_SSL_HEADER", "")
+if _PROXY_SSL_HEADER:
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"),
+        "https",
+    )
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# The directive only; getting onto browsers' preload lists is a separate, deliberate step.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp): scripts and styles from the portal's own static files
+# only, no inline script, no eval, nothing framed, forms post back to the portal.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first: an anonymous request gets 401 with `WWW-Authenticate: Token`, not a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "provisioning.security.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -141,6 +217,44 @@ REST_FRAMEWORK = {
     # SpecError → 400 {"errors": {path: [messages]}}, TransitionError/RunConflict → 409.
     "EXCEPTION_HANDLER": "provisioning.api.views.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Token and session clients alike; over the rate: 429 with Retry-After.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("API_THROTTLE_ANON", "120/min"),
+        "user": os.environ.get("API_THROTTLE_USER", "1200/min"),
+    },
+}
+# One name per choice set in the OpenAPI schema (several models have a `kind` and a `status`).
+SPECTACULAR_SETTINGS = {
+    "ENUM_NAME_OVERRIDES": {
+        "ResourceKindEnum": "provisioning.models.ResourceKind",
+        "ChangeKindEnum": "provisioning.models.ChangeKind",
+        "ProposalKindEnum": ["change", "decommission"],
+        "RunKindEnum": "provisioning.models.RunKind",
+        "WorkspaceStatusEnum": "provisioning.models.WorkspaceStatus",
+        "ChangeStatusEnum": "provisioning.models.ChangeStatus",
+        "RunStatusEnum": "provisioning.models.RunStatus",
+    }
+}
+# API tokens (provisioning.services.tokens): expiry in days, by default and at most.
+API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 30)
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365)
+# Bad tokens from one client address: after API_FAILED_AUTH_LIMIT within API_FAILED_AUTH_WINDOW
+# seconds, every request from it is 429 until the window has passed (provisioning.security).
+API_FAILED_AUTH_LIMIT = env_int("API_FAILED_AUTH_LIMIT", 20)
+API_FAILED_AUTH_WINDOW = env_int("API_FAILED_AUTH_WINDOW", 300)
+# Throttle and failed-authentication counts: per process unless CACHE_URL names a shared Redis
+# (do set it when several web processes serve the portal).
+CACHE_URL = os.environ.get("CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
 }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -252,6 +366,8 @@ AUTO_APPROVE_NO_NEW_ACCESS = env_bool("AUTO_APPROVE_NO_NEW_ACCESS", False)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Secrets, backend configuration and server paths are masked in the process log too.
+    "filters": {"redact": {"()": "provisioning.redaction.RedactingFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }

@@ -1,4 +1,5 @@
-"""Django admin for platform admins: clusters, teams and the inventory; audit is read-only.
+"""Django admin for platform admins: clusters, teams and the inventory; change requests, reviews,
+runs (with their plan files) and audit events are read-only.
 
 Workspaces carry the repair actions after a failed or interrupted apply: reconcile with AWS, and
 import what AWS holds outside the state into it, or delete it from AWS (both audited, both
@@ -9,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from provisioning import models as m
-from provisioning.services import keys, reconcile
+from provisioning.services import keys, reconcile, tokens
 from provisioning.terraform.runner import TerraformError
 from provisioning.terraform.toolchain import ToolchainError
 
@@ -130,45 +131,80 @@ class WorkspaceAdmin(admin.ModelAdmin):
         return True
 
 
-class ReviewInline(admin.TabularInline):
+class ReadOnlyAdmin:
+    """Four eyes without exceptions: what a change request, its reviews and runs say is written
+    only by the services (submit, approve, run ...), never edited, added or deleted in admin."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class ReviewInline(ReadOnlyAdmin, admin.TabularInline):
     model = m.Review
     extra = 0
-    readonly_fields = [
-        "reviewer",
-        "automatic",
-        "decision",
-        "comment",
-        "plan_hashes",
-        "created_at",
-    ]
-    can_delete = False
+    fields = ["reviewer", "automatic", "decision", "comment", "plan_hashes", "created_at"]
+    readonly_fields = fields
 
 
 @admin.register(m.ChangeRequest)
-class ChangeRequestAdmin(admin.ModelAdmin):
+class ChangeRequestAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["__str__", "status", "created_by", "created_at"]
     list_filter = ["status", "kind"]
     inlines = [ReviewInline]
 
 
+@admin.register(m.Review)
+class ReviewAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    list_display = ["__str__", "decision", "automatic", "created_at"]
+    list_filter = ["decision", "automatic"]
+
+
 @admin.register(m.Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["__str__", "kind", "status", "created_at", "finished_at"]
     list_filter = ["kind", "status"]
-    readonly_fields = [f.name for f in m.Run._meta.fields if f.name != "plan_file"]
+    # The plan file is shown by its size and hash (the bytes are Terraform's binary format).
+    exclude = ["plan_file"]
+    readonly_fields = ["plan_file_size"]
+
+    @admin.display(description="Plan file")
+    def plan_file_size(self, run: m.Run) -> str:
+        return f"{len(run.plan_file)} bytes" if run.plan_file else "none"
 
 
 @admin.register(m.AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ["created_at", "actor_name", "action", "object_type", "object_id"]
     list_filter = ["action", "object_type"]
     search_fields = ["actor_name", "object_id"]
 
-    def has_add_permission(self, request) -> bool:
-        return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+@admin.register(m.ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    """Tokens are created by their owners on the profile page (the key is shown once, there);
+    admins list everyone's and revoke any (audited)."""
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+    list_display = [
+        "name",
+        "user",
+        "prefix",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "user__username", "prefix"]
+    exclude = ["digest"]
+    actions = ["revoke"]
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        revoked = [t for t in queryset if tokens.api_token_revoke(actor=request.user, token=t)]
+        self.message_user(request, f"Revoked {len(revoked)} token(s).")

@@ -1,10 +1,12 @@
 from django.urls import path
 
-from provisioning import views, views_clusters
+from provisioning import views, views_clusters, views_profile
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("profile/", views_profile.profile, name="profile"),
+    path("profile/tokens/<int:pk>/revoke/", views_profile.token_revoke, name="token-revoke"),
     # "register/" and not "services/new/": "new" is a valid microservice name.
     path("register/", views.microservice_register_view, name="microservice-register"),
     path("services/<str:name>/", views.microservice_detail, name="microservice-detail"),

@@ -10,6 +10,14 @@ from tests.factories import ClusterFactory, MicroserviceFactory, TeamFactory, Us
 pytest_plugins = ["tests.sandbox_fixtures"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    """API throttle and failed-authentication counts live in the cache: each test starts clean."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def team(db):
     return TeamFactory(name="payments")

@@ -3,7 +3,6 @@
 
 import pytest
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
 from provisioning.models import (
     ChangeRequest,
@@ -14,6 +13,7 @@ from provisioning.models import (
     RunKind,
     RunStatus,
 )
+from provisioning.services.tokens import api_token_create
 from tests import test_ui
 from tests.factories import RESOURCES, MicroserviceFactory, UserFactory
 
@@ -52,8 +52,8 @@ class TestAuthentication:
         assert not Microservice.objects.exists()
 
     def test_a_token_authenticates(self, client, developer, change):
-        token = Token.objects.create(user=developer)
-        response = client.get(reverse("api-microservices"), HTTP_AUTHORIZATION=f"Token {token.key}")
+        _, key = api_token_create(actor=developer, name="ci")
+        response = client.get(reverse("api-microservices"), HTTP_AUTHORIZATION=f"Token {key}")
         assert response.status_code == 200
         assert [m["name"] for m in response.json()["results"]] == ["orders"]
 

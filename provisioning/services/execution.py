@@ -19,7 +19,15 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 
 from provisioning.iam.spec import SpecError, parse_workspace_spec
-from provisioning.models import Run, RunKind, RunStatus, Workspace, WorkspaceStatus
+from provisioning.models import (
+    Decision,
+    Review,
+    Run,
+    RunKind,
+    RunStatus,
+    Workspace,
+    WorkspaceStatus,
+)
 from provisioning.services import runs
 from provisioning.services.audit import audit_record
 from provisioning.services.keys import PENDING, key_pending_deletion
@@ -185,8 +193,7 @@ def _apply(job: _Job) -> None:
     if plan is None or plan.plan_file is None:
         raise TerraformError("This apply has no stored plan to apply.")
     plan_bytes = bytes(plan.plan_file)
-    if hashlib.sha256(plan_bytes).hexdigest() != plan.plan_sha256:
-        raise TerraformError("The stored plan does not match its recorded sha256; refusing it.")
+    _check_plan_approved(run, plan, hashlib.sha256(plan_bytes).hexdigest())
     outputs = _step(run, "apply", runner.apply, plan_bytes)
     _record_outputs(run.workspace_id, outputs, destroyed=plan.destroy_plan)
     physical_names_keep_only(
@@ -196,6 +203,34 @@ def _apply(job: _Job) -> None:
     verification_after_apply(run=run)  # never raises: a failed proof does not undo the apply
     _finish(job, status=RunStatus.SUCCEEDED, exit_code=0, outputs=outputs)
     _after(run)
+
+
+def _check_plan_approved(run: Run, plan: Run, sha256: str) -> None:
+    """The plan file about to be applied must be byte for byte the one the approving review
+    recorded: a plan row edited after the approval (file or hash) is refused, not applied.
+
+    A run without a change request is an operator's run started through the services (no page,
+    API or admin action starts one); its plan is checked against the plan row's own hash."""
+    if run.change_request_id is None:
+        if sha256 != plan.plan_sha256:
+            raise TerraformError("The stored plan does not match its recorded sha256; refusing it.")
+        return
+    review = (
+        Review.objects.filter(change_request_id=run.change_request_id, decision=Decision.APPROVE)
+        .order_by("-pk")
+        .first()
+    )
+    approved = (review.plan_hashes or {}).get(str(plan.pk)) if review is not None else None
+    if approved is None:
+        raise TerraformError(
+            f"Plan run #{plan.pk} was not approved by a review of change request "
+            f"#{run.change_request_id}; refusing to apply it."
+        )
+    if sha256 != approved:
+        raise TerraformError(
+            f"The plan file of run #{plan.pk} (sha256 {sha256[:12]}…) is not the plan the review "
+            f"approved (sha256 {approved[:12]}…); refusing to apply it. Plan again and review it."
+        )
 
 
 def _destroy(job: _Job) -> None:

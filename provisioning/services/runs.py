@@ -30,6 +30,7 @@ from provisioning.models import (
     Workspace,
     WorkspaceStatus,
 )
+from provisioning.redaction import redact_data, redact_text, secret_values
 from provisioning.services.audit import audit_record
 from provisioning.terraform import process
 
@@ -106,7 +107,15 @@ def run_claim(*, run_id: int) -> bool:
 def run_finish(
     *, run_id: int, status: str, error: str = "", exit_code: int | None = None, **fields: Any
 ) -> bool:
-    """running → a final status; returns False if the run was reaped or finished meanwhile."""
+    """running → a final status; returns False if the run was reaped or finished meanwhile.
+
+    The error and every JSON field are redacted here, the one door a run's result goes through."""
+    secrets = secret_values()
+    error = redact_text(error, secrets=secrets)
+    fields = {
+        name: redact_data(value, secrets=secrets) if isinstance(value, dict | list) else value
+        for name, value in fields.items()
+    }
     done = Run.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
         status=status,
         error=error[:10000],
@@ -145,6 +154,8 @@ class RunLog:
         self.interval = interval
         self.max_bytes = max_bytes if max_bytes is not None else settings.RUN_LOG_MAX_BYTES
         self._pending: list[str] = []
+        # Known once per run: every line is redacted before it is stored (provisioning.redaction).
+        self._secrets = secret_values()
         self._size = len(Run.objects.get(pk=run_id).log.encode())
         self._truncated = False
         self._lock = threading.Lock()
@@ -161,6 +172,7 @@ class RunLog:
         self.flush()
 
     def write(self, line: str) -> None:
+        line = redact_text(line, secrets=self._secrets)
         with self._lock:
             self._pending.append(line + "\n")
 

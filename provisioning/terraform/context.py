@@ -15,9 +15,11 @@ import psycopg.sql
 from django.conf import settings
 from django.db import connection
 
+from portal.startup import aws_target_problem
 from provisioning.iam.spec import WorkspaceSpec
 from provisioning.terraform.backend import (
     BackendConfig,
+    BackendError,
     backend_config,
     empty_state,
     postgres_conn_str,
@@ -88,6 +90,11 @@ def workspace_backend(state_key: str) -> BackendConfig:
 
 
 def render_files(spec: WorkspaceSpec) -> dict[str, str]:
+    problem = aws_target_problem(
+        endpoint_url=settings.AWS_ENDPOINT_URL, boundary_arn=settings.IRSA_PERMISSIONS_BOUNDARY_ARN
+    )
+    if problem:  # whatever DEBUG says: no role in real AWS without the boundary
+        raise BackendError(problem)
     return render_workspace(
         spec,
         region=spec.cluster.region,

@@ -25,13 +25,13 @@ from typing import Any
 
 from python_terraform import IsFlagged, IsNotFlagged, Terraform
 
+from provisioning.redaction import redact_text
 from provisioning.terraform import process
 from provisioning.terraform.backend import BackendConfig
 from provisioning.terraform.toolchain import terraform_env
 
 LogSink = Callable[[str], None]
 PLAN_FILE = "tfplan"
-REDACTED = "[redacted]"
 # Long enough to ride out another workspace's brief hold of the pg backend's creation lock; a
 # workspace truly locked by another run still fails (the database allows one active run each).
 DEFAULT_LOCK_TIMEOUT = "10s"
@@ -75,13 +75,12 @@ class PlanResult:
 
 
 def redactor(secrets: list[str], sink: LogSink) -> LogSink:
-    """A sink that replaces every secret value with a marker before passing the line on."""
+    """A sink that masks these secret values (and backend configuration and server paths, as
+    ``provisioning.redaction`` does everywhere) before passing the line on."""
     values = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
 
     def write(line: str) -> None:
-        for value in values:
-            line = line.replace(value, REDACTED)
-        sink(line)
+        sink(redact_text(line, extra_secrets=values, secrets=[]))
 
     return write
 

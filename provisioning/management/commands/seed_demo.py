@@ -15,6 +15,7 @@ from django.db import transaction
 
 from provisioning.models import Cluster, Environment, NamespaceOwnership, Team
 from provisioning.permissions import SECURITY_GROUP
+from provisioning.services.tokens import api_token_create
 from sandbox.demo import DEMO_OIDC_ID
 
 DEMO_ACCOUNT_ID = "123456789012"
@@ -61,6 +62,10 @@ class Command(BaseCommand):
         self.stdout.write("Demo logins (new passwords on every start):")
         for username, password, role in logins:
             self.stdout.write(f"  {role:<22} {username:<10} {password}")
+        # A fresh one-day API token for the demo developer, made as every token is (hashed,
+        # audited): the key is printed here once, like the passwords.
+        _, key = api_token_create(actor=User.objects.get(username="dev"), name="demo", days=1)
+        self.stdout.write(f"Demo API token of dev (1 day; /profile/ lists it): {key}")
 
     def _user(
         self, username: str, team: Team, security: Group, member: bool, reviewer: bool, staff: bool
