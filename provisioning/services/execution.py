@@ -116,6 +116,7 @@ def _open(run: Run, sink: LogSink, *, workdir: Path | None = None) -> WorkspaceR
         sink=sink,
         label=f"run{run.pk}",
         workdir=workdir,
+        run_id=run.pk,
     )
 
 

@@ -15,7 +15,9 @@ import psycopg.sql
 from django.conf import settings
 from django.db import connection
 
+from provisioning.aws import DeploymentRole, deployment_role
 from provisioning.iam.spec import WorkspaceSpec
+from provisioning.models import Cluster
 from provisioning.terraform.backend import (
     BackendConfig,
     backend_config,
@@ -87,14 +89,28 @@ def workspace_backend(state_key: str) -> BackendConfig:
     )
 
 
-def render_files(spec: WorkspaceSpec) -> dict[str, str]:
+def render_files(
+    spec: WorkspaceSpec, *, purpose: str = "run", run_id: int | None = None
+) -> dict[str, str]:
     return render_workspace(
         spec,
         region=spec.cluster.region,
         sandbox_endpoint=settings.AWS_ENDPOINT_URL or None,
         permissions_boundary_arn=settings.IRSA_PERMISSIONS_BOUNDARY_ARN or None,
         backend=backend_kind(),
+        deployment_role=cluster_deployment_role(spec, purpose=purpose, run_id=run_id),
     )
+
+
+def cluster_deployment_role(
+    spec: WorkspaceSpec, *, purpose: str, run_id: int | None
+) -> DeploymentRole | None:
+    """The deployment role of the spec's cluster as registered now (a spec names its cluster;
+    the role is the cluster's current setting, not a snapshot in the run)."""
+    cluster = Cluster.objects.filter(name=spec.cluster.name).first()
+    if cluster is None:
+        return None
+    return deployment_role(cluster, purpose=purpose, run_id=run_id)
 
 
 def aws_env() -> dict[str, str]:
@@ -126,6 +142,8 @@ def open_workspace(
     sink: LogSink,
     label: str = "",
     workdir: Path | None = None,
+    purpose: str = "run",
+    run_id: int | None = None,
 ) -> WorkspaceRunner:
     """A runner in a fresh working directory for this workspace's spec and state, or in the
     given existing one (a dead worker's, whose Terraform is being adopted)."""
@@ -139,7 +157,7 @@ def open_workspace(
     return WorkspaceRunner(
         toolchain=chain,
         workdir=workdir,
-        files=render_files(spec),
+        files=render_files(spec, purpose=purpose, run_id=run_id),
         modules_dir=MODULES_DIR,
         backend=backend,
         extra_env=aws_env(),
