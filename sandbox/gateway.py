@@ -4,10 +4,11 @@ provision (see docs/sandbox.md for what it does and does not evaluate).
 In order, for every request:
 1. `/_sandbox/oidc/...` — the demo OIDC issuer (token minting, discovery document, JWKS);
 2. `AssumeRoleWithWebIdentity` — refused unless the token and the role's trust policy allow it;
-3. requests signed with STS-issued credentials — every (action, resource) check the request
-   implies must be allowed by the role's policies, boundary and the resource's policy;
+3. requests signed with STS-issued credentials (web identity or AssumeRole, in any account) or
+   with an IAM user's own access key — every (action, resource) check the request implies must be
+   allowed by the role's (user's) policies, boundary and the resource's policy;
 4. `iam:SimulatePrincipalPolicy` — answered here (moto has no policy simulator).
-Everything else (the admin credentials Terraform and the tests use) goes to moto untouched.
+Everything else (the admin credentials ``testing``, for set-up) goes to moto untouched.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class SandboxGateway:
         assert request.access_key_id is not None
         session = moto_state.assumed_role_for(request.access_key_id, request.region)
         if session is None:
-            return None
+            return self._refuse_user_request(request)
         if request.session_token != session.session_token:
             return invalid_session_token(request.service)
         if session.expiration < datetime.now(UTC).replace(tzinfo=None):
@@ -89,15 +90,23 @@ class SandboxGateway:
             account_id=session.account_id,
             partition=session.partition,
         )
-        checks = checks_for(request, caller)
-        if checks is None:
-            return None  # a service we do not enforce: see docs/sandbox.md
-        policies = moto_state.principal_policies(caller.role_arn)
-        for check in checks:
-            decision = authorize(check, caller=caller, request=request, policies=policies)
-            if not decision.allowed:
-                return access_denied(request.service, _denial_message(check, caller, decision))
-        return None
+        return _refuse_unauthorized(request, caller)
+
+    def _refuse_user_request(self, request: AwsRequest) -> AwsError | None:
+        """An IAM user's own key (the worker's base credentials, which may only assume the
+        deployment roles) is judged by the user's policies, as AWS does."""
+        assert request.access_key_id is not None
+        user_arn = moto_state.user_for_access_key(request.access_key_id)
+        if user_arn is None:
+            return None
+        caller = Caller(
+            role_arn=user_arn,
+            session_arn=user_arn,
+            account_id=moto_state.account_of_arn(user_arn),
+            partition=user_arn.split(":")[1],
+            principal_type="User",
+        )
+        return _refuse_unauthorized(request, caller)
 
     def _oidc(self, environ: Environ, path: str) -> Responder:
         if path == oidc.TOKEN_PATH and environ.get("REQUEST_METHOD") == "POST":
@@ -122,6 +131,18 @@ class SandboxGateway:
         return _json(200, {"token": self.issuer.mint(token_request)})
 
 
+def _refuse_unauthorized(request: AwsRequest, caller: Caller) -> AwsError | None:
+    checks = checks_for(request, caller)
+    if checks is None:
+        return None  # a service we do not enforce: see docs/sandbox.md
+    policies = moto_state.principal_policies(caller.role_arn)
+    for check in checks:
+        decision = authorize(check, caller=caller, request=request, policies=policies)
+        if not decision.allowed:
+            return access_denied(request.service, _denial_message(check, caller, decision))
+    return None
+
+
 def authorize(
     check: Check,
     *,
@@ -133,7 +154,7 @@ def authorize(
         "aws:SecureTransport": "true" if request.secure else "false",
         "aws:PrincipalArn": caller.role_arn,
         "aws:PrincipalAccount": caller.account_id,
-        "aws:PrincipalType": "AssumedRole",
+        "aws:PrincipalType": caller.principal_type,
         "aws:RequestedRegion": request.region,
         **check.context,
     }
