@@ -7,10 +7,9 @@ provider, boundary and node role plus the portal's deployment role; the worker's
 credentials are an IAM user in the portal's own account whose only permission is
 ``sts:AssumeRole`` on those roles (the gateway enforces user keys, so that is provable).
 
-The deployment role carries ``docs/examples/deployment-role-policy.json``. The sandbox supplies
-no ``aws:RequestTag``/``aws:ResourceTag``/``iam:PermissionsBoundary``/``iam:PolicyARN`` context,
-so the statements' conditions are dropped here (the actions and resources are the documented
-ones; docs/sandbox.md lists what the gateway does not evaluate).
+The deployment role carries ``docs/examples/deployment-role-policy.json``. The gateway supplies
+``iam:PermissionsBoundary`` and ``iam:PolicyARN`` but no ``aws:RequestTag``/``aws:ResourceTag``,
+so only the tag conditions are dropped here (docs/sandbox.md lists what it does not evaluate).
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ DEPLOYMENT_ROLE_PATH = "/irsa-portal/"
 WORKER_USER_NAME = "irsa-portal-worker"
 # The second cluster account of the demo (the first is moto's default, 123456789012).
 SECOND_ACCOUNT_ID = "210987654321"
+_TAG_KEYS = ("aws:RequestTag/", "aws:ResourceTag/")
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,21 @@ def deployment_policy(*, account_id: str, region: str, conditions: bool = True) 
     document = json.loads(text)
     if not conditions:
         for statement in document["Statement"]:
-            statement.pop("Condition", None)
+            _drop_tag_conditions(statement)
     return document
+
+
+def _drop_tag_conditions(statement: dict[str, Any]) -> None:
+    """The sandbox knows no request or resource tags; the IAM condition keys it does supply."""
+    condition = statement.get("Condition") or {}
+    for operator in list(condition):
+        keys = {k: v for k, v in condition[operator].items() if not k.startswith(_TAG_KEYS)}
+        if keys:
+            condition[operator] = keys
+        else:
+            del condition[operator]
+    if not condition:
+        statement.pop("Condition", None)
 
 
 def create_cluster_account(

@@ -96,10 +96,23 @@ def render_files(
         spec,
         region=spec.cluster.region,
         sandbox_endpoint=settings.AWS_ENDPOINT_URL or None,
-        permissions_boundary_arn=settings.IRSA_PERMISSIONS_BOUNDARY_ARN or None,
+        permissions_boundary_arn=boundary_in_account(
+            settings.IRSA_PERMISSIONS_BOUNDARY_ARN, spec.cluster.account_id
+        ),
         backend=backend_kind(),
         deployment_role=cluster_deployment_role(spec, purpose=purpose, run_id=run_id),
     )
+
+
+def boundary_in_account(arn: str, account_id: str) -> str | None:
+    """The boundary policy of the same path and name in the cluster's account: a policy lives
+    in one account, so each cluster account holds its own copy (docs/deploy.md)."""
+    if not arn:
+        return None
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[2] != "iam" or parts[4] in ("aws", account_id):
+        return arn
+    return ":".join([*parts[:4], account_id, parts[5]])
 
 
 def cluster_deployment_role(
