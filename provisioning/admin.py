@@ -28,6 +28,14 @@ class ClusterAdmin(admin.ModelAdmin):
     search_fields = ["name", "account_id"]
     # Written by the node role audit (provisioning.verification), never by hand.
     readonly_fields = ["node_role_status", "node_role_audit", "node_role_audited_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "environment", "account_id", "region", "oidc_provider_arn"]}),
+        (
+            "Deployment role (the worker assumes it for every AWS call in this account)",
+            {"fields": ["deployment_role_arn", "deployment_external_id"]},
+        ),
+        ("Node role audit", {"fields": ["node_role_arn", *readonly_fields]}),
+    ]
 
 
 @admin.register(m.NamespaceOwnership)

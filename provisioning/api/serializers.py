@@ -169,6 +169,7 @@ class ClusterSerializer(serializers.ModelSerializer):
             "node_role_arn",
             "node_role_status",
             "node_role_audited_at",
+            "deployment_role_arn",
         ]
 
 
