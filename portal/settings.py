@@ -179,6 +179,7 @@ DRIFT_CHECK_INTERVAL = env_int("DRIFT_CHECK_INTERVAL", 6 * 3600)
 DRIFT_CHECK_TICK = env_int("DRIFT_CHECK_TICK", 60)
 DRIFT_MAX_CONCURRENT_PER_ACCOUNT = env_int("DRIFT_MAX_CONCURRENT_PER_ACCOUNT", 4)
 DRIFT_THROTTLE_BACKOFF = env_int("DRIFT_THROTTLE_BACKOFF", 600)
+DRIFT_AWS_MAX_RETRIES = env_int("DRIFT_AWS_MAX_RETRIES", 3)  # the provider's, for drift plans
 CELERY_BEAT_SCHEDULE = {
     "reap-interrupted-runs": {"task": "provisioning.reap_interrupted_runs", "schedule": 60.0},
     "dispatch-queued-runs": {"task": "provisioning.dispatch_queued_runs", "schedule": 30.0},

@@ -3,6 +3,7 @@ provision (see docs/sandbox.md for what it does and does not evaluate).
 
 In order, for every request:
 1. `/_sandbox/oidc/...` — the demo OIDC issuer (token minting, discovery document, JWKS);
+   `/_sandbox/faults` — injected faults (throttling; sandbox.faults), answered before the rest;
 2. `AssumeRoleWithWebIdentity` — refused unless the token and the role's trust policy allow it;
 3. requests signed with STS-issued credentials (web identity or AssumeRole, in any account) or
    with an IAM user's own access key — every (action, resource) check the request implies must be
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from provisioning.analysis.evaluator import EXPLICIT_DENY, Decision, evaluate_request
-from sandbox import moto_state, oidc, simulator
+from sandbox import faults, moto_state, oidc, simulator
 from sandbox.authz import Caller, Check, checks_for
 from sandbox.aws_request import AwsRequest, Environ, parse_request, read_body
 from sandbox.errors import (
@@ -42,6 +43,7 @@ class SandboxGateway:
     def __init__(self, app: WsgiApp, *, issuer: oidc.OidcIssuer | None = None) -> None:
         self.app = app
         self.issuer = issuer or oidc.OidcIssuer()
+        self.faults = faults.Faults()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = str(environ.get("PATH_INFO", ""))
@@ -49,9 +51,12 @@ class SandboxGateway:
             return self._oidc(environ, path)(start_response)
         if path.startswith("/moto-api"):
             return self.app(environ, start_response)
+        if path == faults.PATH:
+            return self._faults(environ)(start_response)
         request = parse_request(environ)
         try:
-            answer = self._intercept(request)
+            fault = self.faults.take(request.service)
+            answer = fault.respond if fault is not None else self._intercept(request)
         except Exception:  # a bug here must refuse (fail closed) and say where
             traceback.print_exc(file=sys.stderr)
             message = "the sandbox could not authorize this request; see the sandbox's output"
@@ -120,6 +125,15 @@ class SandboxGateway:
         if oidc.ISSUER_PATTERN.fullmatch(issuer) and document == "jwks.json":
             return _json(200, self.issuer.jwks())
         return _json(404, {"message": f"no such sandbox OIDC document: {path}"})
+
+    def _faults(self, environ: Environ) -> Responder:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return _json(200, self.faults.pending())
+        try:
+            return _json(200, self.faults.configure(json.loads(read_body(environ) or b"null")))
+        except ValueError as exc:  # also json.JSONDecodeError
+            message = str(exc) if isinstance(exc, faults.FaultError) else "body is not JSON"
+            return _json(400, {"message": message})
 
     def _mint(self, environ: Environ) -> Responder:
         try:

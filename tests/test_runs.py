@@ -137,8 +137,8 @@ def test_drift_checks_plan_every_idle_applied_workspace(
         kind=RunKind.APPLY,
         status=RunStatus.SUCCEEDED,
         spec={"microservice": "orders"},
-        # Applied more than an interval ago: due at any tick, whatever its slot.
-        finished_at=timezone.now() - timedelta(seconds=settings.DRIFT_CHECK_INTERVAL + 1),
+        # Applied two intervals ago and never checked: due at any tick, whatever its slot.
+        finished_at=timezone.now() - timedelta(seconds=2 * settings.DRIFT_CHECK_INTERVAL + 1),
     )
     Workspace.objects.filter(pk=workspace.pk).update(status=WorkspaceStatus.APPLIED)
     with django_capture_on_commit_callbacks(execute=False):

@@ -90,7 +90,11 @@ def workspace_backend(state_key: str) -> BackendConfig:
 
 
 def render_files(
-    spec: WorkspaceSpec, *, purpose: str = "run", run_id: int | None = None
+    spec: WorkspaceSpec,
+    *,
+    purpose: str = "run",
+    run_id: int | None = None,
+    aws_max_retries: int | None = None,
 ) -> dict[str, str]:
     return render_workspace(
         spec,
@@ -101,6 +105,7 @@ def render_files(
         ),
         backend=backend_kind(),
         deployment_role=cluster_deployment_role(spec, purpose=purpose, run_id=run_id),
+        max_retries=aws_max_retries,
     )
 
 
@@ -157,6 +162,7 @@ def open_workspace(
     workdir: Path | None = None,
     purpose: str = "run",
     run_id: int | None = None,
+    aws_max_retries: int | None = None,
 ) -> WorkspaceRunner:
     """A runner in a fresh working directory for this workspace's spec and state, or in the
     given existing one (a dead worker's, whose Terraform is being adopted)."""
@@ -170,7 +176,7 @@ def open_workspace(
     return WorkspaceRunner(
         toolchain=chain,
         workdir=workdir,
-        files=render_files(spec, purpose=purpose, run_id=run_id),
+        files=render_files(spec, purpose=purpose, run_id=run_id, aws_max_retries=aws_max_retries),
         modules_dir=MODULES_DIR,
         backend=backend,
         extra_env=aws_env(),

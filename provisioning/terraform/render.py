@@ -55,11 +55,14 @@ def render_workspace(
     backend: str = "local",
     key_deletion_window_days: int = 7,
     deployment_role: AssumedRole | None = None,
+    max_retries: int | None = None,
 ) -> dict[str, str]:
     """Return ``{"main.tf.json": ..., "terraform.tfvars.json": ...}`` as JSON text.
 
     With a ``deployment_role`` the provider assumes it (the worker's own credentials only
     ``sts:AssumeRole``); its ARN, session name and external id travel in the tfvars.
+    ``max_retries`` bounds the provider's own retries (a drift check gives up on throttling
+    quickly and leaves the back-off to the scheduler); None keeps the provider's default.
     """
     _check_arguments(spec, region, sandbox_endpoint, backend, key_deletion_window_days)
     sandbox = sandbox_endpoint is not None
@@ -75,8 +78,13 @@ def render_workspace(
                 "deployment_external_id": deployment_role.external_id or None,
             }
         )
+    main = _main(backend=backend, sandbox=sandbox, assume=assume)
+    if max_retries is not None:
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError("max_retries must be a whole number >= 0.")
+        main["provider"]["aws"]["max_retries"] = max_retries
     return {
-        MAIN_FILE: _dump(_main(backend=backend, sandbox=sandbox, assume=assume)),
+        MAIN_FILE: _dump(main),
         TFVARS_FILE: _dump(variables),
     }
 
