@@ -151,3 +151,30 @@ def create_worker_user(
         access_key_id=key["AccessKeyId"],
         secret_access_key=key["SecretAccessKey"],
     )
+
+
+def create_state_backend(
+    endpoint_url: str, *, bucket: str, lock_table: str, region: str = "us-east-1"
+) -> None:
+    """The S3 backend's state bucket (versioned) and DynamoDB lock table (key ``LockID``), in
+    the portal's own account, as docs/deploy.md asks an operator to create them once."""
+    s3 = boto3.client("s3", endpoint_url=endpoint_url, region_name=region, **SANDBOX_CREDENTIALS)
+    try:
+        s3.create_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    dynamodb = boto3.client(
+        "dynamodb", endpoint_url=endpoint_url, region_name=region, **SANDBOX_CREDENTIALS
+    )
+    try:
+        dynamodb.create_table(
+            TableName=lock_table,
+            KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceInUseException":
+            raise

@@ -24,6 +24,7 @@ from provisioning.terraform.backend import (
     empty_state,
     postgres_conn_str,
     resolve_backend_kind,
+    s3_endpoint_env,
 )
 from provisioning.terraform.render import render_workspace
 from provisioning.terraform.runner import LogSink, Toolchain, WorkspaceRunner
@@ -77,7 +78,7 @@ def backend_kind() -> str:
     return resolve_backend_kind(settings.TERRAFORM_BACKEND, database_vendor=connection.vendor)
 
 
-def workspace_backend(state_key: str) -> BackendConfig:
+def workspace_backend(state_key: str, terraform_version: str = "") -> BackendConfig:
     return backend_config(
         kind=backend_kind(),
         state_key=state_key,
@@ -86,6 +87,8 @@ def workspace_backend(state_key: str) -> BackendConfig:
         s3_bucket=settings.TERRAFORM_STATE_BUCKET,
         s3_lock_table=settings.TERRAFORM_LOCK_TABLE,
         region=settings.AWS_REGION,
+        endpoint_url=settings.AWS_ENDPOINT_URL,
+        terraform_version=terraform_version,
     )
 
 
@@ -171,15 +174,22 @@ def open_workspace(
         workdir = runs_dir() / f"{label or state_key}-{uuid.uuid4().hex[:8]}"
     elif not workdir.resolve().is_relative_to(runs_dir().resolve()) or not workdir.is_dir():
         raise ValueError(f"{workdir} is not a run directory under {runs_dir()}")
-    backend = workspace_backend(state_key)
     chain = toolchain()
+    backend = workspace_backend(state_key, chain.version)
     return WorkspaceRunner(
         toolchain=chain,
         workdir=workdir,
         files=render_files(spec, purpose=purpose, run_id=run_id, aws_max_retries=aws_max_retries),
         modules_dir=MODULES_DIR,
         backend=backend,
-        extra_env=aws_env(),
+        extra_env={
+            **aws_env(),
+            **(
+                s3_endpoint_env(settings.AWS_ENDPOINT_URL, chain.version)
+                if backend.kind == "s3"
+                else {}
+            ),
+        },
         sink=sink,
         timeout=settings.CELERY_TASK_SOFT_TIME_LIMIT,
         lock_timeout=settings.TERRAFORM_LOCK_TIMEOUT,
