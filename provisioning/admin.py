@@ -10,6 +10,8 @@ from django.http import HttpRequest
 
 from provisioning import models as m
 from provisioning.services import reconcile
+from provisioning.services import state_lock as locks
+from provisioning.services.runs import RunConflict
 from provisioning.terraform.runner import TerraformError
 from provisioning.terraform.toolchain import ToolchainError
 
@@ -83,8 +85,35 @@ class WorkspaceAdmin(admin.ModelAdmin):
         "verification",
         "verified_at",
         "reconciliation",
+        "state_lock",
     ]
-    actions = ["reconcile_with_aws", "import_unmanaged", "delete_unmanaged"]
+    actions = ["reconcile_with_aws", "import_unmanaged", "delete_unmanaged", "release_state_lock"]
+
+    @admin.display(description="State lock (S3 backend)")
+    def state_lock(self, workspace: m.Workspace) -> str:
+        try:
+            lock = locks.workspace_state_lock(workspace=workspace)
+        except Exception as exc:  # an unreachable lock table must not break the page
+            return f"could not read the lock table: {exc}"
+        if lock is None:
+            return "not locked"
+        return f"{lock.lock_id} held by {lock.who} since {lock.created} ({lock.operation})"
+
+    @admin.action(description="Release the state lock left by a dead run (audited)")
+    def release_state_lock(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for workspace in queryset:
+            try:
+                lock = locks.workspace_state_lock(workspace=workspace)
+                if lock is None:
+                    self.message_user(request, f"{workspace}: not locked")
+                    continue
+                locks.workspace_release_state_lock(
+                    actor=request.user, workspace=workspace, lock_id=lock.lock_id
+                )
+            except RunConflict as exc:
+                self.message_user(request, str(exc), level=messages.ERROR)
+                continue
+            self.message_user(request, f"{workspace}: released lock {lock.lock_id} ({lock.who})")
 
     @admin.display(description="Outside state")
     def unmanaged_count(self, workspace: m.Workspace) -> int:
