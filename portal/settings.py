@@ -294,6 +294,14 @@ RUN_REDISPATCH_AFTER = env_int("RUN_REDISPATCH_AFTER", 60)  # seconds a run may 
 # A stale run on another host is left that long for a worker there to adopt its Terraform.
 RUN_FOREIGN_HOST_TIMEOUT = env_int("RUN_FOREIGN_HOST_TIMEOUT", 3 * 3600)
 RUN_WORKDIR_MAX_AGE = env_int("RUN_WORKDIR_MAX_AGE", 24 * 3600)  # then a final run's dir goes
+# Drift checks: every workspace once per interval, spread over ticks (slot = id % slots), at
+# most that many drift runs queued or running per AWS account, and a pause for an account whose
+# check was throttled.
+DRIFT_CHECK_INTERVAL = env_int("DRIFT_CHECK_INTERVAL", 6 * 3600)
+DRIFT_CHECK_TICK = env_int("DRIFT_CHECK_TICK", 60)
+DRIFT_MAX_CONCURRENT_PER_ACCOUNT = env_int("DRIFT_MAX_CONCURRENT_PER_ACCOUNT", 4)
+DRIFT_THROTTLE_BACKOFF = env_int("DRIFT_THROTTLE_BACKOFF", 600)
+DRIFT_AWS_MAX_RETRIES = env_int("DRIFT_AWS_MAX_RETRIES", 3)  # the provider's, for drift plans
 CELERY_BEAT_SCHEDULE = {
     "reap-interrupted-runs": {"task": "provisioning.reap_interrupted_runs", "schedule": 60.0},
     "dispatch-queued-runs": {"task": "provisioning.dispatch_queued_runs", "schedule": 30.0},
@@ -303,14 +311,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "provisioning.sweep_orphans",
         "schedule": float(env_int("ORPHAN_SWEEP_INTERVAL", 6 * 3600)),
     },
-    "check-drift": {
-        "task": "provisioning.check_drift",
-        "schedule": float(env_int("DRIFT_CHECK_INTERVAL", 6 * 3600)),
-    },
+    # Every tick checks the workspaces whose slot it is (provisioning/services/drift.py).
+    "check-drift": {"task": "provisioning.check_drift", "schedule": float(DRIFT_CHECK_TICK)},
     # The node role audit runs on the drift checks' schedule: both look for changes made by hand.
     "audit-node-roles": {
         "task": "provisioning.audit_node_roles",
-        "schedule": float(env_int("DRIFT_CHECK_INTERVAL", 6 * 3600)),
+        "schedule": float(DRIFT_CHECK_INTERVAL),
     },
 }
 

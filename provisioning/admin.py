@@ -11,6 +11,8 @@ from django.http import HttpRequest
 
 from provisioning import models as m
 from provisioning.services import keys, reconcile, tokens
+from provisioning.services import state_lock as locks
+from provisioning.services.runs import RunConflict
 from provisioning.terraform.runner import TerraformError
 from provisioning.terraform.toolchain import ToolchainError
 
@@ -29,6 +31,14 @@ class ClusterAdmin(admin.ModelAdmin):
     search_fields = ["name", "account_id"]
     # Written by the node role audit (provisioning.verification), never by hand.
     readonly_fields = ["node_role_status", "node_role_audit", "node_role_audited_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "environment", "account_id", "region", "oidc_provider_arn"]}),
+        (
+            "Deployment role (the worker assumes it for every AWS call in this account)",
+            {"fields": ["deployment_role_arn", "deployment_external_id"]},
+        ),
+        ("Node role audit", {"fields": ["node_role_arn", *readonly_fields]}),
+    ]
 
 
 @admin.register(m.NamespaceOwnership)
@@ -76,8 +86,41 @@ class WorkspaceAdmin(admin.ModelAdmin):
         "verification",
         "verified_at",
         "reconciliation",
+        "state_lock",
     ]
-    actions = ["reconcile_with_aws", "import_unmanaged", "delete_unmanaged", "restore_kms_key"]
+    actions = [
+        "reconcile_with_aws",
+        "import_unmanaged",
+        "delete_unmanaged",
+        "release_state_lock",
+        "restore_kms_key",
+    ]
+
+    @admin.display(description="State lock (S3 backend)")
+    def state_lock(self, workspace: m.Workspace) -> str:
+        try:
+            lock = locks.workspace_state_lock(workspace=workspace)
+        except Exception as exc:  # an unreachable lock table must not break the page
+            return f"could not read the lock table: {exc}"
+        if lock is None:
+            return "not locked"
+        return f"{lock.lock_id} held by {lock.who} since {lock.created} ({lock.operation})"
+
+    @admin.action(description="Release the state lock left by a dead run (audited)")
+    def release_state_lock(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for workspace in queryset:
+            try:
+                lock = locks.workspace_state_lock(workspace=workspace)
+                if lock is None:
+                    self.message_user(request, f"{workspace}: not locked")
+                    continue
+                locks.workspace_release_state_lock(
+                    actor=request.user, workspace=workspace, lock_id=lock.lock_id
+                )
+            except RunConflict as exc:
+                self.message_user(request, str(exc), level=messages.ERROR)
+                continue
+            self.message_user(request, f"{workspace}: released lock {lock.lock_id} ({lock.who})")
 
     @admin.display(description="Outside state")
     def unmanaged_count(self, workspace: m.Workspace) -> int:

@@ -3,6 +3,8 @@ requests with their reviews, Terraform runs and the append-only audit trail."""
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -21,6 +23,29 @@ def validate_cluster_name(value: str) -> None:
 
 def validate_microservice_name(value: str) -> None:
     v.validate_portal_name(value, what="microservice name")
+
+
+# arn:<partition>:iam::<account>:role[/path/]<name>: what a worker assumes in a cluster's account.
+_ROLE_ARN = re.compile(
+    r"arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}"
+)
+# AWS's own external id alphabet and length (sts:AssumeRole ExternalId).
+_EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
+
+
+def validate_role_arn(value: str) -> None:
+    if not _ROLE_ARN.fullmatch(value or ""):
+        raise ValidationError(
+            f"'{value}' is not an IAM role ARN; "
+            "expected arn:aws:iam::<12-digit account>:role/<name>."
+        )
+
+
+def validate_external_id(value: str) -> None:
+    if not _EXTERNAL_ID.fullmatch(value or ""):
+        raise ValidationError(
+            "The external id must be 2-1224 characters: letters, digits and + = , . @ : / - _."
+        )
 
 
 def validate_namespace(value: str) -> None:
@@ -75,6 +100,16 @@ class Cluster(models.Model):
     )
     node_role_audit = models.JSONField(default=dict, blank=True)
     node_role_audited_at = models.DateTimeField(null=True, blank=True)
+    # The role the worker assumes in the cluster's account for every AWS call it makes there
+    # (Terraform's provider and the portal's own calls); empty: the worker's own credentials.
+    deployment_role_arn = models.CharField(
+        max_length=2048, blank=True, validators=[validate_role_arn]
+    )
+    # Optional sts:AssumeRole ExternalId the role's trust policy requires (not a secret in AWS's
+    # model: it guards against a confused deputy, not against a reader of the database).
+    deployment_external_id = models.CharField(
+        max_length=1224, blank=True, validators=[validate_external_id]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -98,6 +133,14 @@ class Cluster(models.Model):
             errors["oidc_provider_arn"] = (
                 f"The OIDC issuer is in region {parts['region']}, not {self.region}."
             )
+        role = _ROLE_ARN.fullmatch(self.deployment_role_arn or "")
+        if role and role.group(2) != self.account_id:
+            errors["deployment_role_arn"] = (
+                f"The deployment role is in account {role.group(2)}, not {self.account_id}; "
+                "name a role in the cluster's own account."
+            )
+        if self.deployment_external_id and not self.deployment_role_arn:
+            errors["deployment_external_id"] = "An external id needs a deployment role ARN."
         if errors:
             raise ValidationError(errors)
 

@@ -76,11 +76,18 @@ class DemoAws:
         return f"https://{self.oidc_issuer}"
 
 
-def create_demo_aws(endpoint_url: str, *, region: str = "us-east-1") -> DemoAws:
-    """Create (or find) the demo account's OIDC provider, boundary and node role."""
+def create_demo_aws(
+    endpoint_url: str, *, region: str = "us-east-1", account_id: str | None = None
+) -> DemoAws:
+    """Create (or find) the demo account's OIDC provider, boundary and node role: in moto's
+    default account, or in ``account_id`` (moto's account header; see sandbox.accounts)."""
     session = boto3.session.Session(region_name=region, **SANDBOX_CREDENTIALS)
     iam = session.client("iam", endpoint_url=endpoint_url)
-    account_id = session.client("sts", endpoint_url=endpoint_url).get_caller_identity()["Account"]
+    if account_id is not None:
+        iam.meta.events.register("before-sign.*.*", in_account(account_id))
+    else:
+        sts = session.client("sts", endpoint_url=endpoint_url)
+        account_id = sts.get_caller_identity()["Account"]
     issuer = f"oidc.eks.{region}.amazonaws.com/id/{DEMO_OIDC_ID}"
     return DemoAws(
         account_id=account_id,
@@ -93,6 +100,13 @@ def create_demo_aws(endpoint_url: str, *, region: str = "us-east-1") -> DemoAws:
         node_role_arn=_ensure_node_role(iam),
         node_policy_arns=tuple(_attach_node_policy(iam, account_id, n) for n in NODE_POLICY_NAMES),
     )
+
+
+def in_account(account_id: str) -> Callable[..., None]:
+    def add_header(request: Any, **_: Any) -> None:
+        request.headers["x-moto-account-id"] = account_id
+
+    return add_header
 
 
 def boundary_document(catalog: Catalog) -> dict[str, Any]:

@@ -3,11 +3,13 @@ provision (see docs/sandbox.md for what it does and does not evaluate).
 
 In order, for every request:
 1. `/_sandbox/oidc/...` — the demo OIDC issuer (token minting, discovery document, JWKS);
+   `/_sandbox/faults` — injected faults (throttling; sandbox.faults), answered before the rest;
 2. `AssumeRoleWithWebIdentity` — refused unless the token and the role's trust policy allow it;
-3. requests signed with STS-issued credentials — every (action, resource) check the request
-   implies must be allowed by the role's policies, boundary and the resource's policy;
+3. requests signed with STS-issued credentials (web identity or AssumeRole, in any account) or
+   with an IAM user's own access key — every (action, resource) check the request implies must be
+   allowed by the role's (user's) policies, boundary and the resource's policy;
 4. `iam:SimulatePrincipalPolicy` — answered here (moto has no policy simulator).
-Everything else (the admin credentials Terraform and the tests use) goes to moto untouched.
+Everything else (the admin credentials ``testing``, for set-up) goes to moto untouched.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from provisioning.analysis.evaluator import EXPLICIT_DENY, Decision, evaluate_request
-from sandbox import moto_state, oidc, simulator
+from sandbox import faults, moto_state, oidc, simulator
 from sandbox.authz import Caller, Check, checks_for
 from sandbox.aws_request import AwsRequest, Environ, parse_request, read_body
 from sandbox.errors import (
@@ -41,6 +43,7 @@ class SandboxGateway:
     def __init__(self, app: WsgiApp, *, issuer: oidc.OidcIssuer | None = None) -> None:
         self.app = app
         self.issuer = issuer or oidc.OidcIssuer()
+        self.faults = faults.Faults()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = str(environ.get("PATH_INFO", ""))
@@ -48,9 +51,12 @@ class SandboxGateway:
             return self._oidc(environ, path)(start_response)
         if path.startswith("/moto-api"):
             return self.app(environ, start_response)
+        if path == faults.PATH:
+            return self._faults(environ)(start_response)
         request = parse_request(environ)
         try:
-            answer = self._intercept(request)
+            fault = self.faults.take(request.service)
+            answer = fault.respond if fault is not None else self._intercept(request)
         except Exception:  # a bug here must refuse (fail closed) and say where
             traceback.print_exc(file=sys.stderr)
             message = "the sandbox could not authorize this request; see the sandbox's output"
@@ -78,7 +84,7 @@ class SandboxGateway:
         assert request.access_key_id is not None
         session = moto_state.assumed_role_for(request.access_key_id, request.region)
         if session is None:
-            return None
+            return self._refuse_user_request(request)
         if request.session_token != session.session_token:
             return invalid_session_token(request.service)
         if session.expiration < datetime.now(UTC).replace(tzinfo=None):
@@ -89,15 +95,23 @@ class SandboxGateway:
             account_id=session.account_id,
             partition=session.partition,
         )
-        checks = checks_for(request, caller)
-        if checks is None:
-            return None  # a service we do not enforce: see docs/sandbox.md
-        policies = moto_state.principal_policies(caller.role_arn)
-        for check in checks:
-            decision = authorize(check, caller=caller, request=request, policies=policies)
-            if not decision.allowed:
-                return access_denied(request.service, _denial_message(check, caller, decision))
-        return None
+        return _refuse_unauthorized(request, caller)
+
+    def _refuse_user_request(self, request: AwsRequest) -> AwsError | None:
+        """An IAM user's own key (the worker's base credentials, which may only assume the
+        deployment roles) is judged by the user's policies, as AWS does."""
+        assert request.access_key_id is not None
+        user_arn = moto_state.user_for_access_key(request.access_key_id)
+        if user_arn is None:
+            return None
+        caller = Caller(
+            role_arn=user_arn,
+            session_arn=user_arn,
+            account_id=moto_state.account_of_arn(user_arn),
+            partition=user_arn.split(":")[1],
+            principal_type="User",
+        )
+        return _refuse_unauthorized(request, caller)
 
     def _oidc(self, environ: Environ, path: str) -> Responder:
         if path == oidc.TOKEN_PATH and environ.get("REQUEST_METHOD") == "POST":
@@ -112,6 +126,15 @@ class SandboxGateway:
             return _json(200, self.issuer.jwks())
         return _json(404, {"message": f"no such sandbox OIDC document: {path}"})
 
+    def _faults(self, environ: Environ) -> Responder:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return _json(200, self.faults.pending())
+        try:
+            return _json(200, self.faults.configure(json.loads(read_body(environ) or b"null")))
+        except ValueError as exc:  # also json.JSONDecodeError
+            message = str(exc) if isinstance(exc, faults.FaultError) else "body is not JSON"
+            return _json(400, {"message": message})
+
     def _mint(self, environ: Environ) -> Responder:
         try:
             document = json.loads(read_body(environ) or b"null")
@@ -120,6 +143,18 @@ class SandboxGateway:
             message = str(exc) if isinstance(exc, oidc.TokenRequestError) else "body is not JSON"
             return _json(400, {"message": message})
         return _json(200, {"token": self.issuer.mint(token_request)})
+
+
+def _refuse_unauthorized(request: AwsRequest, caller: Caller) -> AwsError | None:
+    checks = checks_for(request, caller)
+    if checks is None:
+        return None  # a service we do not enforce: see docs/sandbox.md
+    policies = moto_state.principal_policies(caller.role_arn)
+    for check in checks:
+        decision = authorize(check, caller=caller, request=request, policies=policies)
+        if not decision.allowed:
+            return access_denied(request.service, _denial_message(check, caller, decision))
+    return None
 
 
 def authorize(
@@ -133,7 +168,7 @@ def authorize(
         "aws:SecureTransport": "true" if request.secure else "false",
         "aws:PrincipalArn": caller.role_arn,
         "aws:PrincipalAccount": caller.account_id,
-        "aws:PrincipalType": "AssumedRole",
+        "aws:PrincipalType": caller.principal_type,
         "aws:RequestedRegion": request.region,
         **check.context,
     }

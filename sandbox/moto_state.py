@@ -51,6 +51,17 @@ def assumed_role_for(access_key_id: str, region: str) -> AssumedRole | None:
     return backend.get_assumed_role_from_access_key(access_key_id)
 
 
+def user_for_access_key(access_key_id: str) -> str | None:
+    """The ARN of the IAM user that owns this long-term key, or None (the admin ``testing`` key
+    belongs to no user: it stays unenforced, for set-up)."""
+    account_id = get_account_id_from(access_key_id)
+    for partition_backend in list(iam_backends[account_id].values()):
+        for user in list(partition_backend.users.values()):
+            if any(key.access_key_id == access_key_id for key in user.access_keys):
+                return str(user.arn)
+    return None
+
+
 def account_of_arn(arn: str) -> str:
     parts = arn.split(":")
     return parts[4] if len(parts) > 5 else ""

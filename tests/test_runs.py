@@ -4,6 +4,7 @@ what a stale apply does to its change request."""
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -136,7 +137,8 @@ def test_drift_checks_plan_every_idle_applied_workspace(
         kind=RunKind.APPLY,
         status=RunStatus.SUCCEEDED,
         spec={"microservice": "orders"},
-        finished_at=timezone.now(),
+        # Applied two intervals ago and never checked: due at any tick, whatever its slot.
+        finished_at=timezone.now() - timedelta(seconds=2 * settings.DRIFT_CHECK_INTERVAL + 1),
     )
     Workspace.objects.filter(pk=workspace.pk).update(status=WorkspaceStatus.APPLIED)
     with django_capture_on_commit_callbacks(execute=False):

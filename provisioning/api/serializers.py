@@ -175,6 +175,7 @@ class ClusterSerializer(serializers.ModelSerializer):
             "node_role_arn",
             "node_role_status",
             "node_role_audited_at",
+            "deployment_role_arn",
         ]
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 
 from provisioning.iam.spec import SpecError, parse_workspace_spec
 from provisioning.models import (
@@ -108,6 +109,8 @@ def _guarded(job: _Job, body: Callable[[], None]) -> None:
     except StalePlanError as exc:
         _fail(job, str(exc), exc.exit_code, stale=True)
     except TerraformError as exc:
+        if _throttled_drift(job, exc):
+            return
         _fail(job, str(exc) + ("\n" + exc.output[-1500:] if exc.output else ""), exc.exit_code)
     except (ToolchainError, BackendError, SpecError) as exc:
         _fail(job, f"The run could not start: {exc}", None)
@@ -131,6 +134,9 @@ def _open(run: Run, sink: LogSink, *, workdir: Path | None = None) -> WorkspaceR
         sink=sink,
         label=f"run{run.pk}",
         workdir=workdir,
+        run_id=run.pk,
+        # A drift check gives up on throttling quickly; the scheduler backs off the account.
+        aws_max_retries=settings.DRIFT_AWS_MAX_RETRIES if run.kind == RunKind.DRIFT else None,
     )
 
 
@@ -286,6 +292,24 @@ def _record_outputs(workspace_id: int, outputs: dict[str, Any], *, destroyed: bo
         kms_alias=outputs.get("kms_alias") or "",
         resource_arns=outputs.get("resource_arns") or {},
         outputs={k: v for k, v in outputs.items() if not k.endswith("_json")},
+    )
+
+
+def _throttled_drift(job: _Job, exc: TerraformError) -> bool:
+    """A drift check that AWS throttled ends cancelled with a message saying so, not failed:
+    nothing is wrong with the workspace, and the scheduler pauses the account's checks."""
+    from provisioning.services.drift import throttle_code, throttled_message
+
+    code = throttle_code(f"{exc}\n{exc.output}")
+    if job.run.kind != RunKind.DRIFT or code is None:
+        return False
+    job.log.flush()
+    account = Workspace.objects.filter(pk=job.run.workspace_id).values_list(
+        "cluster__account_id", flat=True
+    )
+    message = throttled_message(code=code, account_id=account.first() or "?")
+    return run_end_unsuccessfully(
+        run=job.run, status=RunStatus.CANCELLED, message=message, exit_code=exc.exit_code
     )
 
 

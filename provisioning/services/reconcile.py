@@ -15,11 +15,10 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
-from django.conf import settings
 from django.utils import timezone
 
+from provisioning.aws import session_for_cluster_named
 from provisioning.iam import naming
 from provisioning.iam.spec import WorkspaceSpec, parse_workspace_spec
 from provisioning.models import ACTIVE_RUN_STATUSES, Workspace
@@ -139,7 +138,11 @@ def _open(workspace: Workspace, spec: WorkspaceSpec, sink: Any) -> WorkspaceRunn
     from provisioning.terraform.context import open_workspace  # late: reads settings
 
     return open_workspace(
-        spec=spec, state_key=workspace.state_key, sink=sink, label=f"reconcile-ws{workspace.pk}"
+        spec=spec,
+        state_key=workspace.state_key,
+        sink=sink,
+        label=f"reconcile-ws{workspace.pk}",
+        purpose="reconcile",
     )
 
 
@@ -200,9 +203,8 @@ def _resource_arns(resources: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def _client(service: str, spec: WorkspaceSpec) -> Any:
-    return boto3.client(
-        service, region_name=spec.cluster.region, endpoint_url=settings.AWS_ENDPOINT_URL or None
-    )
+    """A client in the spec's cluster's account: its deployment role when it names one."""
+    return session_for_cluster_named(spec.cluster.name, purpose="reconcile").client(service)
 
 
 def _ours(tags: dict[str, str], spec: WorkspaceSpec) -> bool:

@@ -28,7 +28,6 @@ from provisioning.models import (
     RunKind,
     RunStatus,
     Workspace,
-    WorkspaceStatus,
 )
 from provisioning.redaction import redact_data, redact_text, secret_values
 from provisioning.services.audit import audit_record
@@ -382,15 +381,16 @@ def wait_for_run(run_id: int, *, timeout: float = 300, poll: float = 0.5) -> Run
 
 
 def workspaces_check_drift() -> list[int]:
-    """Enqueue a drift-check plan for every applied workspace that is not busy.
+    """Enqueue a drift-check plan for the workspaces due at this tick (their slot, or held back
+    by the per-account cap before; see provisioning/services/drift.py).
 
     The plan renders the spec of the workspace's last successful apply, so any difference it
     finds was made outside the portal. A workspace with a queued or running run is skipped.
     """
+    from provisioning.services.drift import workspaces_due_now
+
     queued = []
-    for workspace in Workspace.objects.filter(
-        status__in=(WorkspaceStatus.APPLIED, WorkspaceStatus.DRIFTED)
-    ):
+    for workspace in Workspace.objects.filter(pk__in=workspaces_due_now()).order_by("pk"):
         last = (
             workspace.runs.filter(kind=RunKind.APPLY, status=RunStatus.SUCCEEDED)
             .order_by("-finished_at")

@@ -59,6 +59,8 @@ def backend_config(
     s3_bucket: str = "",
     s3_lock_table: str = "",
     region: str = "",
+    endpoint_url: str = "",
+    terraform_version: str = "",
 ) -> BackendConfig:
     if not STATE_KEY.fullmatch(state_key):
         raise BackendError(
@@ -82,17 +84,51 @@ def backend_config(
             raise BackendError(
                 "TERRAFORM_BACKEND=s3 needs TERRAFORM_STATE_BUCKET and TERRAFORM_LOCK_TABLE."
             )
-        return BackendConfig(
-            "s3",
-            {
-                "bucket": s3_bucket,
-                "key": f"irsa/{state_key}.tfstate",
-                "region": region,
-                "dynamodb_table": s3_lock_table,
-                "encrypt": "true",
-            },
-        )
+        options = {
+            "bucket": s3_bucket,
+            "key": f"irsa/{state_key}.tfstate",
+            "region": region,
+            "dynamodb_table": s3_lock_table,
+            "encrypt": "true",
+        }
+        if endpoint_url:
+            options.update(s3_endpoint_options(endpoint_url, terraform_version))
+        return BackendConfig("s3", options)
     raise BackendError(f"unknown backend {kind!r}")
+
+
+def s3_endpoint_options(endpoint_url: str, terraform_version: str) -> dict[str, str]:
+    """The S3 backend pointed at another endpoint (the sandbox). Terraform before 1.6 names the
+    endpoints in flat arguments; from 1.6 they are an ``endpoints`` object, which
+    ``-backend-config key=value`` cannot set, so they travel as ``AWS_ENDPOINT_URL_*`` variables
+    (``s3_endpoint_env``), which the newer backend reads."""
+    common = {
+        "skip_credentials_validation": "true",
+        "skip_metadata_api_check": "true",
+        "skip_region_validation": "true",
+    }
+    if _before_1_6(terraform_version):
+        return {
+            **common,
+            "endpoint": endpoint_url,
+            "dynamodb_endpoint": endpoint_url,
+            "sts_endpoint": endpoint_url,
+            "force_path_style": "true",
+        }
+    return {**common, "use_path_style": "true", "skip_requesting_account_id": "true"}
+
+
+def s3_endpoint_env(endpoint_url: str, terraform_version: str) -> dict[str, str]:
+    if not endpoint_url or _before_1_6(terraform_version):
+        return {}
+    return {
+        f"AWS_ENDPOINT_URL_{service}": endpoint_url for service in ("S3", "DYNAMODB", "STS", "IAM")
+    }
+
+
+def _before_1_6(version: str) -> bool:
+    match = re.match(r"(\d+)\.(\d+)", version or "")
+    return bool(match) and (int(match.group(1)), int(match.group(2))) < (1, 6)
 
 
 def postgres_conn_str(database: dict[str, Any], *, with_password: bool = True) -> str:

@@ -16,7 +16,9 @@ from django.conf import settings
 from django.db import connection
 
 from portal.startup import aws_target_problem
+from provisioning.aws import DeploymentRole, deployment_role
 from provisioning.iam.spec import WorkspaceSpec
+from provisioning.models import Cluster
 from provisioning.terraform.backend import (
     BackendConfig,
     BackendError,
@@ -24,6 +26,7 @@ from provisioning.terraform.backend import (
     empty_state,
     postgres_conn_str,
     resolve_backend_kind,
+    s3_endpoint_env,
 )
 from provisioning.terraform.render import render_workspace
 from provisioning.terraform.runner import LogSink, Toolchain, WorkspaceRunner
@@ -77,7 +80,7 @@ def backend_kind() -> str:
     return resolve_backend_kind(settings.TERRAFORM_BACKEND, database_vendor=connection.vendor)
 
 
-def workspace_backend(state_key: str) -> BackendConfig:
+def workspace_backend(state_key: str, terraform_version: str = "") -> BackendConfig:
     return backend_config(
         kind=backend_kind(),
         state_key=state_key,
@@ -86,10 +89,18 @@ def workspace_backend(state_key: str) -> BackendConfig:
         s3_bucket=settings.TERRAFORM_STATE_BUCKET,
         s3_lock_table=settings.TERRAFORM_LOCK_TABLE,
         region=settings.AWS_REGION,
+        endpoint_url=settings.AWS_ENDPOINT_URL,
+        terraform_version=terraform_version,
     )
 
 
-def render_files(spec: WorkspaceSpec) -> dict[str, str]:
+def render_files(
+    spec: WorkspaceSpec,
+    *,
+    purpose: str = "run",
+    run_id: int | None = None,
+    aws_max_retries: int | None = None,
+) -> dict[str, str]:
     problem = aws_target_problem(
         endpoint_url=settings.AWS_ENDPOINT_URL, boundary_arn=settings.IRSA_PERMISSIONS_BOUNDARY_ARN
     )
@@ -99,10 +110,36 @@ def render_files(spec: WorkspaceSpec) -> dict[str, str]:
         spec,
         region=spec.cluster.region,
         sandbox_endpoint=settings.AWS_ENDPOINT_URL or None,
-        permissions_boundary_arn=settings.IRSA_PERMISSIONS_BOUNDARY_ARN or None,
+        permissions_boundary_arn=boundary_in_account(
+            settings.IRSA_PERMISSIONS_BOUNDARY_ARN, spec.cluster.account_id
+        ),
         backend=backend_kind(),
         key_deletion_window_days=settings.KMS_KEY_DELETION_WINDOW_DAYS,
+        deployment_role=cluster_deployment_role(spec, purpose=purpose, run_id=run_id),
+        max_retries=aws_max_retries,
     )
+
+
+def boundary_in_account(arn: str, account_id: str) -> str | None:
+    """The boundary policy of the same path and name in the cluster's account: a policy lives
+    in one account, so each cluster account holds its own copy (docs/deploy.md)."""
+    if not arn:
+        return None
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[2] != "iam" or parts[4] in ("aws", account_id):
+        return arn
+    return ":".join([*parts[:4], account_id, parts[5]])
+
+
+def cluster_deployment_role(
+    spec: WorkspaceSpec, *, purpose: str, run_id: int | None
+) -> DeploymentRole | None:
+    """The deployment role of the spec's cluster as registered now (a spec names its cluster;
+    the role is the cluster's current setting, not a snapshot in the run)."""
+    cluster = Cluster.objects.filter(name=spec.cluster.name).first()
+    if cluster is None:
+        return None
+    return deployment_role(cluster, purpose=purpose, run_id=run_id)
 
 
 def aws_env() -> dict[str, str]:
@@ -134,6 +171,9 @@ def open_workspace(
     sink: LogSink,
     label: str = "",
     workdir: Path | None = None,
+    purpose: str = "run",
+    run_id: int | None = None,
+    aws_max_retries: int | None = None,
 ) -> WorkspaceRunner:
     """A runner in a fresh working directory for this workspace's spec and state, or in the
     given existing one (a dead worker's, whose Terraform is being adopted)."""
@@ -142,15 +182,22 @@ def open_workspace(
         workdir = runs_dir() / f"{label or state_key}-{uuid.uuid4().hex[:8]}"
     elif not workdir.resolve().is_relative_to(runs_dir().resolve()) or not workdir.is_dir():
         raise ValueError(f"{workdir} is not a run directory under {runs_dir()}")
-    backend = workspace_backend(state_key)
     chain = toolchain()
+    backend = workspace_backend(state_key, chain.version)
     return WorkspaceRunner(
         toolchain=chain,
         workdir=workdir,
-        files=render_files(spec),
+        files=render_files(spec, purpose=purpose, run_id=run_id, aws_max_retries=aws_max_retries),
         modules_dir=MODULES_DIR,
         backend=backend,
-        extra_env=aws_env(),
+        extra_env={
+            **aws_env(),
+            **(
+                s3_endpoint_env(settings.AWS_ENDPOINT_URL, chain.version)
+                if backend.kind == "s3"
+                else {}
+            ),
+        },
         sink=sink,
         timeout=settings.CELERY_TASK_SOFT_TIME_LIMIT,
         lock_timeout=settings.TERRAFORM_LOCK_TIMEOUT,

@@ -13,7 +13,7 @@ read like the resources: ``module.dynamodb_table["orders"]``, ``module.s3_bucket
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from provisioning.iam import naming, policies
 from provisioning.iam.spec import ResourceSpec, WorkspaceSpec
@@ -38,6 +38,14 @@ _BUCKET_TYPE = "map(object({kind = string, access = string, name = string, versi
 Json = dict[str, Any]
 
 
+class AssumedRole(Protocol):
+    """The cluster's deployment role (``provisioning.aws.DeploymentRole``)."""
+
+    role_arn: str
+    session_name: str
+    external_id: str | None
+
+
 def render_workspace(
     spec: WorkspaceSpec,
     *,
@@ -46,15 +54,37 @@ def render_workspace(
     permissions_boundary_arn: str | None = None,
     backend: str = "local",
     key_deletion_window_days: int = 7,
+    deployment_role: AssumedRole | None = None,
+    max_retries: int | None = None,
 ) -> dict[str, str]:
-    """Return ``{"main.tf.json": ..., "terraform.tfvars.json": ...}`` as JSON text."""
+    """Return ``{"main.tf.json": ..., "terraform.tfvars.json": ...}`` as JSON text.
+
+    With a ``deployment_role`` the provider assumes it (the worker's own credentials only
+    ``sts:AssumeRole``); its ARN, session name and external id travel in the tfvars.
+    ``max_retries`` bounds the provider's own retries (a drift check gives up on throttling
+    quickly and leaves the back-off to the scheduler); None keeps the provider's default.
+    """
     _check_arguments(spec, region, sandbox_endpoint, backend, key_deletion_window_days)
     sandbox = sandbox_endpoint is not None
+    assume = deployment_role is not None
     variables = _tfvars(spec, permissions_boundary_arn, key_deletion_window_days)
     if sandbox:
         variables["sandbox_endpoint"] = sandbox_endpoint
+    if deployment_role is not None:
+        variables.update(
+            {
+                "deployment_role_arn": deployment_role.role_arn,
+                "deployment_session_name": deployment_role.session_name,
+                "deployment_external_id": deployment_role.external_id or None,
+            }
+        )
+    main = _main(backend=backend, sandbox=sandbox, assume=assume)
+    if max_retries is not None:
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError("max_retries must be a whole number >= 0.")
+        main["provider"]["aws"]["max_retries"] = max_retries
     return {
-        MAIN_FILE: _dump(_main(backend=backend, sandbox=sandbox)),
+        MAIN_FILE: _dump(main),
         TFVARS_FILE: _dump(variables),
     }
 
@@ -148,7 +178,7 @@ def _bucket(spec: WorkspaceSpec, resource: ResourceSpec) -> Json:
 # --- main.tf.json: structure and ${var.x} references only -----------------------------------
 
 
-def _main(*, backend: str, sandbox: bool) -> Json:
+def _main(*, backend: str, sandbox: bool, assume: bool = False) -> Json:
     return {
         "terraform": {
             "required_version": REQUIRED_VERSION,
@@ -156,15 +186,15 @@ def _main(*, backend: str, sandbox: bool) -> Json:
             # Empty on purpose: the runner passes the settings with `init -backend-config`.
             "backend": {backend: {}},
         },
-        "variable": _variables(sandbox),
-        "provider": {"aws": _provider(sandbox)},
+        "variable": _variables(sandbox, assume),
+        "provider": {"aws": _provider(sandbox, assume)},
         "locals": _locals(),
         "module": _modules(sandbox),
         "output": _outputs(),
     }
 
 
-def _variables(sandbox: bool) -> Json:
+def _variables(sandbox: bool, assume: bool = False) -> Json:
     strings = (
         "region",
         "partition",
@@ -190,10 +220,31 @@ def _variables(sandbox: bool) -> Json:
     )
     if sandbox:
         variables["sandbox_endpoint"] = {"type": "string"}
+    if assume:
+        variables.update(
+            {
+                "deployment_role_arn": {"type": "string"},
+                "deployment_session_name": {"type": "string"},
+                "deployment_external_id": {"type": "string", "default": None},
+            }
+        )
     return variables
 
 
-def _provider(sandbox: bool) -> Json:
+def _provider(sandbox: bool, assume: bool = False) -> Json:
+    provider = _provider_base(sandbox)
+    if assume:
+        # The session name carries the run id, so the account's CloudTrail ties each change to
+        # a portal run; a null external id leaves the argument unset.
+        provider["assume_role"] = {
+            "role_arn": "${var.deployment_role_arn}",
+            "session_name": "${var.deployment_session_name}",
+            "external_id": "${var.deployment_external_id}",
+        }
+    return provider
+
+
+def _provider_base(sandbox: bool) -> Json:
     if not sandbox:
         # Refuse to run with credentials for another account than the cluster's.
         return {"region": "${var.region}", "allowed_account_ids": ["${var.account_id}"]}

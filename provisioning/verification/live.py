@@ -4,7 +4,8 @@ For each service account the worker gets a token from the configured mint
 (``IRSA_TOKEN_MINT_URL``), writes it to a 0600 file in a private directory and starts
 ``python -m provisioning.verification.pod`` with exactly a pod's environment. Reads the probes
 need (table key schemas, the buckets' current policies) and the clean-up of what a probe wrote or
-what a sensitive probe should never have been able to do use the worker's own credentials.
+what a sensitive probe should never have been able to do use the portal's session in the
+cluster's account (``provisioning.aws``: its deployment role when it names one).
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from provisioning.aws import AccountSession, error_code
 from provisioning.iam.spec import WorkspaceSpec
 from provisioning.verification import probes as p
-from provisioning.verification.aws import error_code, worker_client
 
 logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,10 +47,10 @@ def verify_live(
     rows: Sequence[p.MatrixRowLike],
     mint_url: str,
     endpoint_url: str,
+    aws: AccountSession,
 ) -> dict[str, Any]:
     started = time.monotonic()
-    region = spec.cluster.region
-    targets = gather_targets(rows, spec=spec, token=uuid.uuid4().hex[:12])
+    targets = gather_targets(rows, spec=spec, token=uuid.uuid4().hex[:12], aws=aws)
     pod = PodLauncher(spec=spec, role_arn=role_arn, mint_url=mint_url, endpoint_url=endpoint_url)
     trusts = p.plan_trust_probes(namespace=spec.namespace, service_accounts=spec.service_accounts)
     listed = set(spec.service_accounts)
@@ -60,13 +61,13 @@ def verify_live(
         refused = {
             t.id: pool.submit(pod.run, namespace=t.namespace, sa=t.sa, probes=[]) for t in outsiders
         }
-        with _deletion_protected(rows, region=region):
+        with _deletion_protected(rows, aws=aws):
             records, skipped, assumed = _probe_listed(pod, spec=spec, rows=rows, targets=targets)
         for trust in trusts:
             out = refused[trust.id].result() if trust.id in refused else assumed[trust.sa]
             records.append(p.interpret_trust(trust, role_arn=role_arn, pod=out))
-    undo_sensitive(records, rows=rows, targets=targets, region=region)
-    clean_probe_data(rows, targets=targets, region=region)
+    undo_sensitive(records, rows=rows, targets=targets, aws=aws)
+    clean_probe_data(rows, targets=targets, aws=aws)
     result = p.summarize(records, mode="live", duration_s=time.monotonic() - started)
     result["not_probed"] = [s.__dict__ for s in skipped]
     return result
@@ -155,9 +156,8 @@ class PodLauncher:
 
 
 def gather_targets(
-    rows: Sequence[p.MatrixRowLike], *, spec: WorkspaceSpec, token: str
+    rows: Sequence[p.MatrixRowLike], *, spec: WorkspaceSpec, token: str, aws: AccountSession
 ) -> p.ProbeTargets:
-    region = spec.cluster.region
     tables = {
         r.resource for r in rows if r.kind == "dynamodb_table" and "/index/" not in r.resource
     }
@@ -169,17 +169,17 @@ def gather_targets(
     )
     return p.ProbeTargets(
         token=token,
-        table_keys=_table_keys(tables, region),
+        table_keys=_table_keys(tables, aws),
         own_buckets=tuple(dict.fromkeys(writable)),
-        bucket_policies=_bucket_policies(buckets, region),
+        bucket_policies=_bucket_policies(buckets, aws),
         account_id=spec.cluster.account_id,
-        absent=_absent(rows, region),
+        absent=_absent(rows, aws),
     )
 
 
-def _absent(rows: Sequence[p.MatrixRowLike], region: str) -> frozenset[str]:
+def _absent(rows: Sequence[p.MatrixRowLike], aws: AccountSession) -> frozenset[str]:
     """Neighbours' keys that are gone or not enabled, and buckets that are gone."""
-    kms, s3 = worker_client("kms", region=region), worker_client("s3", region=region)
+    kms, s3 = aws.client("kms"), aws.client("s3")
     absent: set[str] = set()
     for arn in sorted(
         {r.resource for r in rows if r.category == "neighbour" and r.kind == "kms_key"}
@@ -204,8 +204,8 @@ def _absent(rows: Sequence[p.MatrixRowLike], region: str) -> frozenset[str]:
     return frozenset(absent)
 
 
-def _table_keys(arns: set[str], region: str) -> dict[str, tuple[str, str]]:
-    client = worker_client("dynamodb", region=region)
+def _table_keys(arns: set[str], aws: AccountSession) -> dict[str, tuple[str, str]]:
+    client = aws.client("dynamodb")
     keys: dict[str, tuple[str, str]] = {}
     for arn in sorted(arns):
         try:
@@ -219,8 +219,8 @@ def _table_keys(arns: set[str], region: str) -> dict[str, tuple[str, str]]:
     return keys
 
 
-def _bucket_policies(buckets: set[str], region: str) -> dict[str, str]:
-    client = worker_client("s3", region=region)
+def _bucket_policies(buckets: set[str], aws: AccountSession) -> dict[str, str]:
+    client = aws.client("s3")
     found: dict[str, str] = {}
     for bucket in sorted(buckets):
         with contextlib.suppress(Exception):
@@ -229,11 +229,11 @@ def _bucket_policies(buckets: set[str], region: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _deletion_protected(rows: Sequence[p.MatrixRowLike], *, region: str) -> Iterator[None]:
+def _deletion_protected(rows: Sequence[p.MatrixRowLike], *, aws: AccountSession) -> Iterator[None]:
     """The dry-run form of DeleteTable: with deletion protection on, a DeleteTable the role is
     allowed to make is refused by DynamoDB after authorization (which the pod reports as
     allowed, failing the verification) instead of deleting the table."""
-    client = worker_client("dynamodb", region=region)
+    client = aws.client("dynamodb")
     names = {p.last_segment(r.resource) for r in rows if r.action == "dynamodb:DeleteTable"}
     protected: list[str] = []
     for name in sorted(names):
@@ -256,36 +256,34 @@ def undo_sensitive(
     *,
     rows: Sequence[p.MatrixRowLike],
     targets: p.ProbeTargets,
-    region: str,
+    aws: AccountSession,
 ) -> None:
     """Reverse what a sensitive probe did if it went through (the verification fails anyway)."""
     through = [r for r in records if r["actual"] == "allowed" and r["expected"] == "denied"]
     for record in through:
         if record["action"] == "kms:ScheduleKeyDeletion":
-            kms = worker_client("kms", region=region)
+            kms = aws.client("kms")
             kms.cancel_key_deletion(KeyId=record["resource"])
             kms.enable_key(KeyId=record["resource"])
         elif record["action"] == "s3:PutBucketPolicy":
             bucket = p.bucket_of(record["resource"])
             if bucket not in targets.bucket_policies:  # else the probe put back the same policy
-                worker_client("s3", region=region).delete_bucket_policy(Bucket=bucket)
+                aws.client("s3").delete_bucket_policy(Bucket=bucket)
         elif record["action"] == "iam:CreateRole":
             with contextlib.suppress(Exception):
-                worker_client("iam", region=region).delete_role(
-                    RoleName=p.probe_role_name(targets.token)
-                )
+                aws.client("iam").delete_role(RoleName=p.probe_role_name(targets.token))
 
 
 def clean_probe_data(
-    rows: Sequence[p.MatrixRowLike], *, targets: p.ProbeTargets, region: str
+    rows: Sequence[p.MatrixRowLike], *, targets: p.ProbeTargets, aws: AccountSession
 ) -> None:
     """Remove every probe item and object version this verification may have written."""
-    dynamodb = worker_client("dynamodb", region=region)
+    dynamodb = aws.client("dynamodb")
     for arn, (name, key_type) in targets.table_keys.items():
         key = {name: {key_type: p.probe_key_value(key_type, targets.token)}}
         with contextlib.suppress(Exception):
             dynamodb.delete_item(TableName=p.last_segment(arn), Key=key)
-    s3 = worker_client("s3", region=region)
+    s3 = aws.client("s3")
     buckets = {p.bucket_of(r.resource) for r in rows if r.kind == "s3_bucket"}
     for bucket in sorted(buckets):
         prefix = f"{p.PROBE_PREFIX}/{targets.token}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from provisioning.verification.aws import worker_client
+from provisioning.aws import AccountSession
 from provisioning.verification.simulate import managed_document
 
 # The AWS-managed policies an EKS node needs, and the services each may grant (used to recognise a
@@ -25,9 +25,9 @@ OPTIONAL_SERVICES: Mapping[str, frozenset[str]] = {
 }
 
 
-def audit_node_role(*, role_arn: str, region: str) -> dict[str, Any]:
+def audit_node_role(*, role_arn: str, aws: AccountSession) -> dict[str, Any]:
     """Read the role and classify it; the caller stores the result."""
-    iam = worker_client("iam", region=region)
+    iam = aws.client("iam")
     name = role_arn.rsplit("/", 1)[-1]
     attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
     policies = [

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from provisioning.aws import session_for_cluster
 from provisioning.iam.spec import WorkspaceSpec, parse_workspace_spec
 from provisioning.models import (
     ACTIVE_RUN_STATUSES,
@@ -80,6 +81,8 @@ def prove(*, workspace: Workspace, spec: WorkspaceSpec) -> dict[str, Any]:
         raise ValueError("The workspace has no applied role to verify.")
     policies = render_policies(spec, key_arn=workspace.kms_key_arn)
     rows = access_matrix(spec, policies, neighbours=neighbours_of(workspace)).rows
+    # The reads and clean-up of the proof happen in the cluster's account, as its runs do.
+    aws = session_for_cluster(workspace.cluster, purpose="verify")
     if settings.IRSA_TOKEN_MINT_URL:
         from provisioning.verification.live import verify_live
 
@@ -89,10 +92,11 @@ def prove(*, workspace: Workspace, spec: WorkspaceSpec) -> dict[str, Any]:
             rows=rows,
             mint_url=settings.IRSA_TOKEN_MINT_URL,
             endpoint_url=settings.AWS_ENDPOINT_URL,
+            aws=aws,
         )
     from provisioning.verification.simulate import verify_simulated
 
-    return verify_simulated(spec=spec, role_arn=workspace.role_arn, rows=rows)
+    return verify_simulated(spec=spec, role_arn=workspace.role_arn, rows=rows, aws=aws)
 
 
 def neighbours_of(workspace: Workspace) -> list[Any]:
@@ -170,7 +174,8 @@ def cluster_audit_node_role(*, cluster: Cluster, actor: Any = None) -> Cluster:
         status = NodeRoleStatus.UNKNOWN
     else:
         try:
-            result = audit_node_role(role_arn=cluster.node_role_arn, region=cluster.region)
+            aws = session_for_cluster(cluster, purpose="audit")
+            result = audit_node_role(role_arn=cluster.node_role_arn, aws=aws)
             status = NodeRoleStatus(result["status"])
         except Exception as exc:  # recorded as an audit that failed
             logger.exception("node role audit of cluster %s failed", cluster.pk)

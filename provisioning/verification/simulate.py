@@ -17,18 +17,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from provisioning.analysis.evaluator import evaluate
+from provisioning.aws import AccountSession, error_code
 from provisioning.iam.policies import STS_AUDIENCE, WEB_IDENTITY_ACTION
 from provisioning.iam.spec import WorkspaceSpec
 from provisioning.verification import probes as p
-from provisioning.verification.aws import error_code, worker_client
 
 RETRY_DELAYS_S = (2.0, 4.0, 8.0)
 SIMULATOR_DECISIONS = {"allowed": "allowed", "explicitDeny": "denied", "implicitDeny": "denied"}
 
 
-def read_role(*, role_arn: str, region: str) -> dict[str, Any]:
+def read_role(*, role_arn: str, aws: AccountSession) -> dict[str, Any]:
     """The role as IAM holds it: trust policy, boundary, attached and inline documents."""
-    iam = worker_client("iam", region=region)
+    iam = aws.client("iam")
     name = role_arn.rsplit("/", 1)[-1]
     role = iam.get_role(RoleName=name)["Role"]
     attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
@@ -92,9 +92,13 @@ def trust_records(
 
 
 def simulate_rows(
-    rows: Sequence[p.MatrixRowLike], *, role_arn: str, region: str, key_policies: Mapping[str, str]
+    rows: Sequence[p.MatrixRowLike],
+    *,
+    role_arn: str,
+    aws: AccountSession,
+    key_policies: Mapping[str, str],
 ) -> list[dict[str, Any]]:
-    iam = worker_client("iam", region=region)
+    iam = aws.client("iam")
     records = []
     for row in rows:
         kwargs: dict[str, Any] = {
@@ -143,8 +147,8 @@ def _context_entries(context: Mapping[str, Any]) -> list[dict[str, Any]]:
     return entries
 
 
-def key_policies(rows: Sequence[p.MatrixRowLike], *, region: str) -> dict[str, str]:
-    kms = worker_client("kms", region=region)
+def key_policies(rows: Sequence[p.MatrixRowLike], *, aws: AccountSession) -> dict[str, str]:
+    kms = aws.client("kms")
     found: dict[str, str] = {}
     for arn in sorted({r.resource for r in rows if r.kind == "kms_key"}):
         try:
@@ -156,16 +160,19 @@ def key_policies(rows: Sequence[p.MatrixRowLike], *, region: str) -> dict[str, s
 
 
 def verify_simulated(
-    *, spec: WorkspaceSpec, role_arn: str, rows: Sequence[p.MatrixRowLike]
+    *,
+    spec: WorkspaceSpec,
+    role_arn: str,
+    rows: Sequence[p.MatrixRowLike],
+    aws: AccountSession,
 ) -> dict[str, Any]:
     started = time.monotonic()
-    region = spec.cluster.region
-    policies = key_policies(rows, region=region)
+    policies = key_policies(rows, aws=aws)
     records: list[dict[str, Any]] = []
     for delay in (*RETRY_DELAYS_S, None):
-        role = _read_role_retrying(role_arn=role_arn, region=region)
+        role = _read_role_retrying(role_arn=role_arn, aws=aws)
         records = trust_records(spec, role_arn=role_arn, trust=role["trust"])
-        records += simulate_rows(rows, role_arn=role_arn, region=region, key_policies=policies)
+        records += simulate_rows(rows, role_arn=role_arn, aws=aws, key_policies=policies)
         if not _propagation_pending(records) or delay is None:
             break
         time.sleep(delay)  # IAM propagation: a policy just attached or detached may lag
@@ -183,10 +190,10 @@ def _propagation_pending(records: list[dict[str, Any]]) -> bool:
     return any(r["expected"] == "allowed" and r["actual"] != "allowed" for r in records)
 
 
-def _read_role_retrying(*, role_arn: str, region: str) -> dict[str, Any]:
+def _read_role_retrying(*, role_arn: str, aws: AccountSession) -> dict[str, Any]:
     for delay in (*RETRY_DELAYS_S, None):
         try:
-            return read_role(role_arn=role_arn, region=region)
+            return read_role(role_arn=role_arn, aws=aws)
         except Exception as exc:
             if error_code(exc) != "NoSuchEntity" or delay is None:
                 raise

@@ -12,12 +12,13 @@ ContextValues = Mapping[str, str | Sequence[str]]
 
 @dataclass(frozen=True)
 class Caller:
-    """The principal behind STS-issued credentials."""
+    """The principal behind STS-issued credentials (or an IAM user's own access key)."""
 
-    role_arn: str
+    role_arn: str  # the role, or the user for a user's key: whose policies apply
     session_arn: str
     account_id: str
     partition: str
+    principal_type: str = "AssumedRole"
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,34 @@ _ENTITY_PARAMS = (
 )
 _ARN_PARAMS = ("PolicyArn", "OpenIDConnectProviderArn", "SAMLProviderArn", "PolicySourceArn")
 _ALWAYS_ALLOWED_STS = frozenset({"GetCallerIdentity"})
+_ATTACH_ACTIONS = frozenset(
+    {
+        "AttachRolePolicy",
+        "DetachRolePolicy",
+        "AttachUserPolicy",
+        "DetachUserPolicy",
+        "AttachGroupPolicy",
+        "DetachGroupPolicy",
+        "PutRolePermissionsBoundary",
+        "PutUserPermissionsBoundary",
+    }
+)
 
 
 def iam_checks(request: AwsRequest, caller: Caller) -> list[Check]:
     params = request.params()
     action = params.get("Action", "")
-    return [Check(f"iam:{action}", _iam_resource(params, caller))]
+    return [Check(f"iam:{action}", _iam_resource(params, caller), context=_iam_context(params))]
+
+
+def _iam_context(params: dict[str, str]) -> dict[str, str]:
+    """The IAM condition keys a worker's policy scopes role changes with."""
+    context = {}
+    if params.get("PermissionsBoundary"):
+        context["iam:PermissionsBoundary"] = params["PermissionsBoundary"]
+    if params.get("Action") in _ATTACH_ACTIONS and params.get("PolicyArn"):
+        context["iam:PolicyARN"] = params["PolicyArn"]
+    return context
 
 
 def _iam_resource(params: dict[str, str], caller: Caller) -> str:
@@ -33,7 +55,10 @@ def _iam_resource(params: dict[str, str], caller: Caller) -> str:
     path = params.get("Path", "/")
     if params.get("Action") == "CreatePolicy":
         return f"{prefix}policy{path}{params.get('PolicyName', '')}"
-    for name in _ARN_PARAMS:
+    # Attaching a policy (or a boundary) changes the role: the role is the resource and the
+    # policy's ARN a condition key, as in AWS's service authorization reference.
+    entities = params.get("Action") in _ATTACH_ACTIONS
+    for name in () if entities else _ARN_PARAMS:
         if params.get(name):
             return params[name]
     for name, kind in _ENTITY_PARAMS:
