@@ -83,8 +83,10 @@ def test_demo_is_idempotent(sandbox: SandboxServer, demo_aws: DemoAws) -> None:
     assert again == demo_aws
     iam = iam_client(sandbox)
     assert len(iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]) == 1
-    boundaries = iam.list_policies(Scope="Local", PathPrefix="/irsa/")["Policies"]
-    assert [p["Arn"] for p in boundaries] == [demo_aws.permissions_boundary_arn]
+    # The session's sandbox is shared: workspaces' own policies live under /irsa/ too.
+    policies = iam.list_policies(Scope="Local", PathPrefix="/irsa/")["Policies"]
+    boundaries = [p["Arn"] for p in policies if p["PolicyName"] == "irsa-permissions-boundary"]
+    assert boundaries == [demo_aws.permissions_boundary_arn]
 
 
 def test_boundary_allows_exactly_the_catalog_actions(
