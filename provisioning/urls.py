@@ -1,9 +1,19 @@
 from django.urls import path
 
-from provisioning import views, views_clusters
+from provisioning import views, views_clusters, views_pages
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", views_pages.dashboard, name="home"),
+    path("services/", views_pages.microservice_list, name="microservice-list"),
+    path("inventory/", views_pages.inventory, name="inventory"),
+    path("inventory/export.csv", views_pages.inventory_csv, name="inventory-csv"),
+    path("audit/", views_pages.audit_global, name="audit"),
+    path("services/<str:name>/audit/", views_pages.microservice_audit, name="microservice-audit"),
+    path(
+        "services/<str:name>/manifest/<str:cluster>/",
+        views.microservice_manifest,
+        name="microservice-manifest",
+    ),
     path("healthz", views.healthz, name="healthz"),
     # "register/" and not "services/new/": "new" is a valid microservice name.
     path("register/", views.microservice_register_view, name="microservice-register"),

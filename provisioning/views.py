@@ -51,6 +51,7 @@ from provisioning.specs import build_workspace_spec
 # Cancel is offered while not applying; the service decides, this only hides a useless button.
 CANCELLABLE = tuple(s for s in OPEN_CHANGE_STATUSES if s != ChangeStatus.APPLYING)
 LIVE_WORKSPACE = (WorkspaceStatus.APPLIED, WorkspaceStatus.DRIFTED)
+NOT_LIVE = (WorkspaceStatus.NEW, WorkspaceStatus.DESTROYED)
 
 
 @require_GET
@@ -78,13 +79,6 @@ def _get_run_for_user(request: HttpRequest, pk: int) -> Run:
         return selectors.run_list_for_user(user=request.user).get(pk=pk)
     except Run.DoesNotExist:
         raise Http404("No such run.") from None
-
-
-@login_required
-@require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    services = selectors.microservice_list_for_user(user=request.user)
-    return render(request, "provisioning/home.html", {"services": services})
 
 
 # --- Microservices -----------------------------------------------------------------------------
@@ -115,6 +109,8 @@ def microservice_detail(request: HttpRequest, name: str) -> HttpResponse:
                 "-created_at"
             ),
             "can_edit": can_edit_microservice(request.user, microservice),
+            # A service that never went live has nothing to destroy: cancel its request instead.
+            "can_decommission": any(w.status not in NOT_LIVE for w in workspaces),
             "decommission_form": DecommissionForm(),
         },
     )
@@ -158,6 +154,21 @@ def _manifest(microservice: Microservice, workspace: Workspace) -> str:
         f"    eks.amazonaws.com/role-arn: {workspace.role_arn}\n"
         for sa in microservice.service_accounts
     )
+
+
+@login_required
+@require_GET
+def microservice_manifest(request: HttpRequest, name: str, cluster: str) -> HttpResponse:
+    """The ServiceAccount manifest of one live workspace, as a file to ``kubectl apply -f``."""
+    microservice = _get_microservice_for_user(request, name)
+    workspace = microservice.workspaces.filter(cluster__name=cluster).first()
+    manifest = _manifest(microservice, workspace) if workspace is not None else ""
+    if not manifest:
+        raise Http404("No live workspace in that cluster.")
+    response = HttpResponse(manifest, content_type="application/yaml; charset=utf-8")
+    filename = f"{microservice.name}-{cluster}-serviceaccount.yaml"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 @login_required

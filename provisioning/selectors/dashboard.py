@@ -13,6 +13,7 @@ from django.db.models import (
     Exists,
     Max,
     OuterRef,
+    Prefetch,
     Q,
     QuerySet,
     Subquery,
@@ -150,7 +151,18 @@ def review_queue_with_age(*, user: Any, limit: int | None = None) -> list[dict[s
 def dashboard_for_user(*, user: Any) -> dict[str, Any]:
     """The home page: my teams' services, requests waiting on me, failed runs, drift, and for
     reviewers the queue. Each list is cut at ``DASHBOARD_LIMIT`` rows with its full count."""
-    mine = microservice_rows_for_user(user=user).filter(team__members=user).distinct()
+    mine = (
+        microservice_rows_for_user(user=user)
+        .filter(team__members=user)
+        .distinct()
+        .select_related("team")
+        .prefetch_related(
+            Prefetch(
+                "workspaces",
+                queryset=Workspace.objects.select_related("cluster").order_by("cluster__name"),
+            )
+        )
+    )
     waiting = (
         ChangeRequest.objects.filter(
             microservice__team__members=user,
