@@ -67,6 +67,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "provisioning.api.errors.RequestTooLargeMiddleware",  # API bodies over the limit: JSON 413
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -128,12 +129,14 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "provisioning.api.pagination.Pagination",  # ?page_size=
     "PAGE_SIZE": 100,
     # SpecError → 400 {"errors": {path: [messages]}}, TransitionError/RunConflict → 409.
     "EXCEPTION_HANDLER": "provisioning.api.views.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+# The schema documents each operation once, under /api/v1/ (provisioning/api/schema.py).
+SPECTACULAR_SETTINGS = {"PREPROCESSING_HOOKS": ["provisioning.api.schema.only_v1"]}
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
@@ -221,6 +224,8 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "irsa-portal@localhost
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))  # filebased backend
 # Security's addresses for failed verifications, besides the security group's members.
 SECURITY_NOTIFY_EMAILS = env_list("SECURITY_NOTIFY_EMAILS", "")
+# Webhook retries wait 1x, 2x, 4x ... this (capped at 10 minutes); six attempts in all.
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 10)
 
 # --- Security review ------------------------------------------------------------------------
 # Namespaces no microservice may trust into: the cluster's own workloads run there.

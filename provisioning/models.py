@@ -414,3 +414,11 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Audit events are append-only; they cannot be deleted.")
+
+
+# The API's and the webhooks' own rows live next to their code; imported here so Django sees them.
+from provisioning.api.models import IdempotencyRecord  # noqa: E402, F401
+from provisioning.notifications.models import (  # noqa: E402, F401
+    WebhookDelivery,
+    WebhookSubscription,
+)

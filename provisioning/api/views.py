@@ -18,6 +18,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from provisioning import selectors
 from provisioning.api import review_serializers as rs
 from provisioning.api import serializers as s
+from provisioning.api.idempotency import IdempotentPostMixin
 from provisioning.iam.spec import SpecError
 from provisioning.models import ChangeKind, ChangeRequest, ChangeStatus, Microservice, Review, Run
 from provisioning.services.changes import (
@@ -53,6 +54,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)  # keep the service's reason
+    if isinstance(exc, exceptions.ParseError):  # a malformed body: same shape as any other 400
+        return Response({"errors": {"body": [str(exc.detail)]}}, status=exc.status_code)
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.ValidationError):
         response.data = {"errors": flatten_errors(exc.detail)}
@@ -115,7 +118,7 @@ def _microservices(user: Any) -> QuerySet[Microservice]:
     )
 
 
-class MicroserviceListCreate(generics.ListAPIView):
+class MicroserviceListCreate(IdempotentPostMixin, generics.ListAPIView):
     serializer_class = s.MicroserviceSerializer
 
     def get_queryset(self):
@@ -150,7 +153,7 @@ class MicroserviceDetail(generics.RetrieveAPIView):
         OpenApiParameter("microservice", OpenApiTypes.STR),
     ]
 )
-class ChangeRequestListCreate(generics.ListAPIView):
+class ChangeRequestListCreate(IdempotentPostMixin, generics.ListAPIView):
     serializer_class = s.ChangeRequestSerializer
 
     def get_queryset(self):
@@ -212,7 +215,7 @@ class ChangeRequestDetail(generics.RetrieveAPIView):
         return _change_requests(self.request.user)
 
 
-class _ChangeRequestAction(generics.GenericAPIView):
+class _ChangeRequestAction(IdempotentPostMixin, generics.GenericAPIView):
     """POST /api/change-requests/<id>/<action>/: 404 if unseen, then the service decides."""
 
     serializer_class = s.EmptySerializer

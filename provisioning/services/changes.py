@@ -27,6 +27,7 @@ from provisioning.models import (
     Workspace,
     WorkspaceStatus,
 )
+from provisioning.notifications.webhooks import webhook_change_request_status
 from provisioning.permissions import can_edit_microservice, can_review
 from provisioning.selectors import (
     change_request_latest_plans,
@@ -64,6 +65,7 @@ def _move(change: ChangeRequest, *, allowed: tuple[str, ...], to: str) -> None:
             f"it cannot become {ChangeStatus(to).label}."
         )
     change.status = to
+    webhook_change_request_status(change=change, status=to)
 
 
 def change_request_create(
@@ -245,12 +247,14 @@ def _after_plans(change: ChangeRequest) -> None:
         )
         if moved:
             change.status = ChangeStatus.PLANNED
+            webhook_change_request_status(change=change, status=ChangeStatus.PLANNED)
             _auto_approve_if_no_new_access(change)
         return
     # A plan failed: back to the author, who fixes the spec (or asks an admin) and resubmits.
-    ChangeRequest.objects.filter(pk=change.pk, status=ChangeStatus.SUBMITTED).update(
+    if ChangeRequest.objects.filter(pk=change.pk, status=ChangeStatus.SUBMITTED).update(
         status=ChangeStatus.DRAFT
-    )
+    ):
+        webhook_change_request_status(change=change, status=ChangeStatus.DRAFT)
     audit_record(actor=None, action="change_request.plan_failed", obj=change)
 
 
@@ -451,9 +455,10 @@ def _after_applies(change: ChangeRequest, *, stale: bool) -> None:
             _move(change, allowed=(ChangeStatus.APPLYING,), to=ChangeStatus.APPLIED)
             _record_live_spec(change)
         return
-    ChangeRequest.objects.filter(pk=change.pk, status=ChangeStatus.APPLYING).update(
+    if ChangeRequest.objects.filter(pk=change.pk, status=ChangeStatus.APPLYING).update(
         status=ChangeStatus.FAILED
-    )
+    ):
+        webhook_change_request_status(change=change, status=ChangeStatus.FAILED)
     audit_record(actor=None, action="change_request.failed", obj=change)
 
 

@@ -30,6 +30,7 @@ from provisioning.models import (
     Workspace,
     WorkspaceStatus,
 )
+from provisioning.notifications.webhooks import webhook_run_finished
 from provisioning.services.audit import audit_record
 from provisioning.terraform import process
 
@@ -123,6 +124,7 @@ def run_finish(
             obj=run,
             data={"kind": run.kind, "error": error[:500]},
         )
+        webhook_run_finished(run=run)
     return bool(done)
 
 
