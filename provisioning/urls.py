@@ -1,6 +1,6 @@
 from django.urls import path
 
-from provisioning import views, views_clusters, views_pages
+from provisioning import views, views_clusters, views_pages, views_runs
 
 urlpatterns = [
     path("", views_pages.dashboard, name="home"),
@@ -51,8 +51,10 @@ urlpatterns = [
         name="change-request-cancel",
     ),
     path("reviews/", views.review_queue, name="review-queue"),
-    path("runs/<int:pk>/", views.run_detail, name="run-detail"),
-    path("runs/<int:pk>/log/", views.run_log, name="run-log"),
+    path("runs/<int:pk>/", views_runs.run_detail, name="run-detail"),
+    path("runs/<int:pk>/log/", views_runs.run_log, name="run-log"),
+    path("runs/<int:pk>/log/tail/", views_runs.run_log_tail, name="run-log-tail"),
+    path("runs/<int:pk>/log.txt", views_runs.run_log_raw, name="run-log-raw"),
     path("clusters/", views_clusters.cluster_list, name="cluster-list"),
     path("clusters/<str:name>/", views_clusters.cluster_detail, name="cluster-detail"),
     path("clusters/<str:name>/audit/", views_clusters.cluster_audit_view, name="cluster-audit"),

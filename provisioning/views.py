@@ -20,7 +20,6 @@ from provisioning.forms import DecommissionForm, RegisterForm, ReviewForm, SpecE
 from provisioning.iam.policies import render_policies
 from provisioning.iam.spec import SpecError
 from provisioning.models import (
-    ACTIVE_RUN_STATUSES,
     OPEN_CHANGE_STATUSES,
     ChangeKind,
     ChangeRequest,
@@ -72,13 +71,6 @@ def _get_change_for_user(request: HttpRequest, pk: int) -> ChangeRequest:
         return selectors.change_request_list_for_user(user=request.user).get(pk=pk)
     except ChangeRequest.DoesNotExist:
         raise Http404("No such change request.") from None
-
-
-def _get_run_for_user(request: HttpRequest, pk: int) -> Run:
-    try:
-        return selectors.run_list_for_user(user=request.user).get(pk=pk)
-    except Run.DoesNotExist:
-        raise Http404("No such run.") from None
 
 
 # --- Microservices -----------------------------------------------------------------------------
@@ -474,25 +466,3 @@ def review_queue(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("The review queue is for security reviewers.")
     queue = selectors.change_request_review_queue(user=request.user)
     return render(request, "provisioning/review_queue.html", {"queue": queue})
-
-
-# --- Runs --------------------------------------------------------------------------------------
-
-
-@login_required
-@require_GET
-def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    run = _get_run_for_user(request, pk)
-    return render(request, "provisioning/run_detail.html", {"run": run})
-
-
-@login_required
-@require_GET
-def run_log(request: HttpRequest, pk: int) -> HttpResponse:
-    """The log fragment htmx polls every 2 s while the run is queued or running."""
-    run = _get_run_for_user(request, pk)
-    response = render(request, "provisioning/_run_log.html", {"run": run})
-    if request.GET.get("poll") and run.status not in ACTIVE_RUN_STATUSES:
-        # The run just finished: reload the page so plan summaries and buttons catch up.
-        response["HX-Refresh"] = "true"
-    return response

@@ -25,3 +25,34 @@ document.addEventListener("click", (event) => {
     done();
   }
 });
+
+// A live run's log: fetch what was appended since `offset` and add it at the end. The view
+// scrolls along only while the reader is at the bottom; scrolling up to read stops following.
+function followLog(pre) {
+  let offset = Number(pre.dataset.offset || 0);
+  const tick = async () => {
+    const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 8;
+    let body;
+    try {
+      const response = await fetch(`${pre.dataset.followUrl}?offset=${offset}`,
+        { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (!response.ok) return;
+      body = await response.json();
+    } catch (error) {
+      setTimeout(tick, 5000); // the portal restarts: try again a little later
+      return;
+    }
+    if (body.text) {
+      pre.append(document.createTextNode(body.text));
+      if (atBottom) pre.scrollTop = pre.scrollHeight;
+    }
+    offset = body.offset;
+    if (body.active) setTimeout(tick, 1500);
+  };
+  pre.scrollTop = pre.scrollHeight;
+  setTimeout(tick, 1500);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("pre[data-follow-url]").forEach(followLog);
+});

@@ -179,3 +179,76 @@ def test_queries_per_page_do_not_grow_with_rows(client, reviewer, developer, tea
     one = _queries(client, reverse(name))
     add(49)
     assert _queries(client, reverse(name)) == one
+
+
+INIT_LOG = (
+    "$ terraform init -input=false\n"
+    "Initializing provider plugins...\n"
+    "Terraform has created a lock file .terraform.lock.hcl\n"
+    "$ terraform plan -out=plan.bin\n"
+    "Plan: 3 to add, 0 to change, 0 to destroy.\n"
+)
+
+
+class TestRunView:
+    @pytest.fixture
+    def run(self, microservice, cluster):
+        ws = m.Workspace.objects.create(microservice=microservice, cluster=cluster)
+        return m.Run.objects.create(
+            workspace=ws,
+            kind=m.RunKind.PLAN,
+            status=m.RunStatus.RUNNING,
+            current_step="plan",
+            log=INIT_LOG,
+            started_at=timezone.now(),
+        )
+
+    def test_log_follows_from_an_offset(self, client, developer, run):
+        client.force_login(developer)
+        url = reverse("run-log-tail", args=[run.pk])
+        first = client.get(url, {"offset": 0}).json()
+        assert first["text"] == INIT_LOG and first["active"] and first["step"] == "plan"
+        m.Run.objects.filter(pk=run.pk).update(log=INIT_LOG + "more\n")
+        second = client.get(url, {"offset": first["offset"]}).json()
+        assert second["text"] == "more\n" and second["offset"] == len(INIT_LOG) + 5
+        assert client.get(url, {"offset": "x"}).status_code == 400
+
+    def test_page_folds_init_shows_step_elapsed_and_offers_raw_log(self, client, developer, run):
+        client.force_login(developer)
+        page = client.get(reverse("run-detail", args=[run.pk])).content.decode()
+        assert '<details class="log-init">' in page and "running for" in page
+        assert f'data-follow-url="{reverse("run-log-tail", args=[run.pk])}"' in page
+        raw = client.get(reverse("run-log-raw", args=[run.pk]))
+        assert raw.content.decode() == INIT_LOG and "attachment" in raw["Content-Disposition"]
+
+    def test_a_plan_with_changes_is_no_exit_code_jargon(self, client, developer, run):
+        m.Run.objects.filter(pk=run.pk).update(
+            status=m.RunStatus.SUCCEEDED, exit_code=2, has_changes=True, finished_at=timezone.now()
+        )
+        client.force_login(developer)
+        page = client.get(reverse("run-detail", args=[run.pk])).content.decode()
+        assert "Succeeded · changes to apply" in page and "exit code" not in page
+        assert "data-follow-url" not in page  # a finished log does not poll
+
+    def test_outsider_gets_404(self, client, outsider, run):
+        client.force_login(outsider)
+        for name in ("run-log-tail", "run-log-raw"):
+            assert client.get(reverse(name, args=[run.pk])).status_code == 404
+
+
+def test_manifest_download_and_no_decommission_before_first_apply(
+    client, developer, outsider, microservice, cluster
+):
+    client.force_login(developer)
+    ws = m.Workspace.objects.create(microservice=microservice, cluster=cluster)
+    page = client.get(reverse("microservice-detail", args=["orders"])).content.decode()
+    assert "Create decommission request" not in page
+    url = reverse("microservice-manifest", args=["orders", cluster.name])
+    assert client.get(url).status_code == 404  # nothing live yet
+    m.Workspace.objects.filter(pk=ws.pk).update(status=m.WorkspaceStatus.APPLIED, role_arn=ROLE)
+    page = client.get(reverse("microservice-detail", args=["orders"])).content.decode()
+    assert "Create decommission request" in page and 'data-copy-from="manifest-' in page
+    manifest = client.get(url)
+    assert f"eks.amazonaws.com/role-arn: {ROLE}" in manifest.content.decode()
+    client.force_login(outsider)
+    assert client.get(url).status_code == 404

@@ -60,3 +60,37 @@ def reviews_for(user: object) -> bool:
     from provisioning.permissions import is_reviewer
 
     return bool(getattr(user, "is_authenticated", False) and is_reviewer(user))
+
+
+INIT_COMMAND = "$ terraform init"
+COMMAND_PREFIX = "\n$ terraform "
+
+
+def split_init(log: str) -> tuple[str, str]:
+    """The log's ``terraform init`` section (provider and lock-file noise) and the rest, once a
+    later command has started; until then everything is "the rest", so a live init shows."""
+    if not log.startswith(INIT_COMMAND):
+        return "", log
+    cut = log.find(COMMAND_PREFIX)
+    if cut < 0:
+        return "", log
+    return log[: cut + 1], log[cut + 1 :]
+
+
+@register.filter
+def log_sections(log: str) -> dict[str, str]:
+    init, rest = split_init(log or "")
+    return {"init": init, "rest": rest}
+
+
+@register.filter
+def elapsed(run: object) -> str:
+    """How long the run took, or has been running (until now)."""
+    from django.utils import timezone
+
+    started = getattr(run, "started_at", None)
+    if started is None:
+        return ""
+    seconds = int(((getattr(run, "finished_at", None) or timezone.now()) - started).total_seconds())
+    minutes, seconds = divmod(max(seconds, 0), 60)
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
