@@ -268,11 +268,12 @@ class RunSerializer(serializers.ModelSerializer):
             "log",
         ]
 
-    def to_representation(self, instance: Run) -> dict[str, Any]:
-        data = super().to_representation(instance)
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
         if not self.context.get("with_log"):
-            data.pop("log", None)
-        return data
+            # dropped before reading, so lists never load (or defer-query) the log per row
+            fields.pop("log", None)
+        return fields
 
 
 class ChangeRequestSerializer(serializers.ModelSerializer):

@@ -89,7 +89,9 @@ def _change_requests(user: Any) -> QuerySet[ChangeRequest]:
     return selectors.change_request_list_for_user(user=user).prefetch_related(
         Prefetch(
             "runs",
-            queryset=Run.objects.select_related("workspace__cluster").order_by("created_at", "pk"),
+            queryset=Run.objects.select_related("workspace__cluster", "workspace__microservice")
+            .defer("log", "plan_file")
+            .order_by("created_at", "pk"),
         ),
         Prefetch(
             "reviews", queryset=Review.objects.select_related("reviewer").order_by("created_at")
