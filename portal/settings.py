@@ -224,6 +224,11 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "irsa-portal@localhost
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))  # filebased backend
 # Security's addresses for failed verifications, besides the security group's members.
 SECURITY_NOTIFY_EMAILS = env_list("SECURITY_NOTIFY_EMAILS", "")
+# Links in notifications point here (the portal's address as its users reach it).
+PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Optional Slack-compatible incoming webhook: every change-request notification is also posted
+# there as {"text": ...}. Empty: none. A secret (the URL is the credential): environment only.
+NOTIFY_SLACK_WEBHOOK_URL = os.environ.get("NOTIFY_SLACK_WEBHOOK_URL", "")
 # Webhook retries wait 1x, 2x, 4x ... this (capped at 10 minutes); six attempts in all.
 WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 10)
 

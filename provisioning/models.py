@@ -422,3 +422,4 @@ from provisioning.notifications.models import (  # noqa: E402, F401
     WebhookDelivery,
     WebhookSubscription,
 )
+from provisioning.notifications.prefs import NotificationOptOut  # noqa: E402, F401

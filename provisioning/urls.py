@@ -1,6 +1,6 @@
 from django.urls import path
 
-from provisioning import views, views_clusters, views_pages, views_runs
+from provisioning import views, views_clusters, views_pages, views_profile, views_runs
 
 urlpatterns = [
     path("", views_pages.dashboard, name="home"),
@@ -8,6 +8,11 @@ urlpatterns = [
     path("inventory/", views_pages.inventory, name="inventory"),
     path("inventory/export.csv", views_pages.inventory_csv, name="inventory-csv"),
     path("audit/", views_pages.audit_global, name="audit"),
+    path(
+        "profile/notifications/",
+        views_profile.notification_preferences,
+        name="notification-preferences",
+    ),
     path("services/<str:name>/audit/", views_pages.microservice_audit, name="microservice-audit"),
     path(
         "services/<str:name>/manifest/<str:cluster>/",
