@@ -7,6 +7,8 @@ DATABASE_URL, AWS credentials) only ever come from the environment.
 from __future__ import annotations
 
 import os
+import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -41,6 +43,13 @@ def env_list(name: str, default: str) -> list[str]:
 # --- Core -----------------------------------------------------------------------------------
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
+# Management commands that neither serve requests nor sign anything (sessions, CSRF, password
+# resets) run without SECRET_KEY: previews and lints are offline tools, and DRF tokens are random.
+NO_SECRET_COMMANDS = ("render_policies", "lint_policy", "drf_create_token")
+_COMMAND = sys.argv[1] if len(sys.argv) > 1 and Path(sys.argv[0]).name == "manage.py" else ""
+if not SECRET_KEY and _COMMAND in NO_SECRET_COMMANDS:
+    # Random per process: nothing signed with it can outlive or leave the command.
+    SECRET_KEY = "unsigned-command-" + secrets.token_urlsafe(32)
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
@@ -241,6 +250,8 @@ AUTO_APPROVE_NO_NEW_ACCESS = env_bool("AUTO_APPROVE_NO_NEW_ACCESS", False)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"expected_refusals": {"()": "portal.log_filters.ExpectedRefusalsOneLine"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"filters": ["expected_refusals"]}},
 }
