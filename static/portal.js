@@ -56,3 +56,12 @@ function followLog(pre) {
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("pre[data-follow-url]").forEach(followLog);
 });
+
+// The spec editor: a resource row shows only the settings of its kind.
+document.addEventListener("change", (event) => {
+  const select = event.target;
+  if (!select.matches || !select.matches("tr.resource-row select[name$='-kind']")) return;
+  select.closest("tr").querySelectorAll("[data-for-kind]").forEach((group) => {
+    group.hidden = group.dataset.forKind !== select.value;
+  });
+});
