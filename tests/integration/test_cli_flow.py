@@ -5,6 +5,11 @@ worker on a private Redis, real Terraform and the sandbox. One declarative apply
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
@@ -104,3 +109,53 @@ def test_a_pipeline_applies_a_spec_with_the_cli(
     monkeypatch.delenv("IRSA_TOKEN")
     assert main(["whoami"]) == 2
     assert "set IRSA_URL" in capsys.readouterr().err
+
+
+def doc_examples() -> dict[str, str]:
+    """The blocks of docs/api.md marked ``<!-- example: NAME -->``."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    pattern = re.compile(r"<!-- example: (\S+) -->\n```\w+\n(.*?)```", re.DOTALL)
+    return {name: body for name, body in pattern.findall(text)}
+
+
+def test_the_pipeline_examples_of_the_api_docs_run(
+    worker,  # noqa: F811
+    live_server,
+    demo_aws,
+    unique_name,
+    tmp_path,
+):
+    """docs/api.md's walk-through as written (the service renamed to a fresh name): the CLI
+    declares and plans, then the raw API declares again (the same request), follows the plan's
+    log by offsets and checks the review as policy as code."""
+    team = TeamFactory(name="payments")
+    developer = UserFactory(username="alice")
+    team.members.add(developer)
+    ClusterFactory(
+        name="demo",
+        account_id=demo_aws.account_id,
+        region=demo_aws.region,
+        oidc_provider_arn=demo_aws.oidc_provider_arn,
+    )
+    examples = {k: v.replace("orders", unique_name) for k, v in doc_examples().items()}
+    (tmp_path / "irsa.json").write_text(examples["irsa.json"])
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "irsa"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m irsa_cli "$@"\n')
+    wrapper.chmod(0o755)
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "PORTAL": live_server.url,
+        "TOKEN": Token.objects.create(user=developer).key,
+    }
+    script = "set -euo pipefail\n" + examples["cli"] + examples["raw"]
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    change = ChangeRequest.objects.get(microservice__name=unique_name)
+    assert change.status == "planned"
+    assert f"#{change.pk} planned" in done.stdout  # the second apply: the same request
+    assert "Plan: " in done.stdout and "true" in done.stdout.splitlines()[-1]
