@@ -17,7 +17,6 @@ from rest_framework.authtoken.models import Token
 
 from provisioning.models import (
     ChangeRequest,
-    ChangeStatus,
     IdempotencyRecord,
     Microservice,
     Run,
@@ -305,3 +304,75 @@ class TestRunLog:
         writer.join()
         assert body["text"] == "line 2\n" and body["status"] == "running"
         assert time.monotonic() - start < 5
+
+
+# --- Filters, inventory, audit, ETags -------------------------------------------------------
+
+
+class TestMicroserviceFilters:
+    def test_team_cluster_status_and_personas(self, client, developer, outsider, staff, applied):
+        other = MicroserviceFactory(name="search-api", team=outsider.teams.get(), namespace="s")
+
+        def names(user, query=""):
+            client.force_login(user)
+            response = client.get(f"{V1}/microservices/?{query}")
+            assert response.status_code == 200, response.json()
+            return [m["name"] for m in response.json()["results"]]
+
+        assert names(developer) == ["orders"]
+        assert names(developer, "team=search") == []  # not silently ignored: nothing of hers
+        assert names(staff, "team=search") == [other.name]
+        assert names(staff, "cluster=demo") == ["orders"]
+        assert names(staff, "status=live") == ["orders"]
+        assert names(staff, "status=new&ordering=-name") == [other.name]
+        assert names(staff, "ordering=-name&page_size=1") == [other.name]
+        client.force_login(staff)
+        response = client.get(f"{V1}/microservices/?status=alive")
+        assert response.status_code == 400 and "status" in response.json()["errors"]
+        assert client.get(f"{V1}/microservices/orders/").json()["state"] == "live"
+
+
+class TestInventoryAndAudit:
+    def test_inventory_by_persona(self, client, developer, outsider, reviewer, applied):
+        for user, expected in [(developer, ["orders"]), (outsider, []), (reviewer, ["orders"])]:
+            client.force_login(user)
+            for kind in ("roles", "keys"):
+                response = client.get(f"{V1}/inventory/{kind}/?cluster=demo")
+                assert response.status_code == 200
+                rows = response.json()["results"]
+                assert [r["microservice"] for r in rows] == expected, (user, kind)
+        client.force_login(developer)
+        [key] = client.get(f"{V1}/inventory/keys/").json()["results"]
+        assert key["kind"] == "key" and key["arn"].startswith("arn:aws:kms:")
+        assert key["rotation"] == "Yearly (automatic)"
+        assert client.get(f"{V1}/inventory/roles/?status=gone").status_code == 400
+        client.logout()
+        assert client.get(f"{V1}/inventory/roles/").status_code == 401
+
+    def test_audit_events_by_persona(self, client, developer, outsider, reviewer, change):
+        client.force_login(developer)
+        mine = client.get(f"{V1}/audit-events/").json()["results"]
+        assert [e["action"] for e in mine] == ["microservice.registered"]
+        assert mine[0]["actor"] == "alice"
+        assert client.get(f"{V1}/audit-events/?action=run.").json()["results"] == []
+        client.force_login(outsider)
+        assert client.get(f"{V1}/audit-events/").json()["results"] == []
+        client.force_login(reviewer)
+        assert client.get(f"{V1}/audit-events/?actor=alice").json()["count"] == 1
+        response = client.get(f"{V1}/audit-events/?since=yesterday")
+        assert response.status_code == 400 and "since" in response.json()["errors"]
+
+
+class TestETags:
+    def test_an_unchanged_detail_is_304(self, client, developer, change):
+        client.force_login(developer)
+        url = f"{V1}/change-requests/{change.pk}/"
+        first = client.get(url)
+        etag = first["ETag"]
+        again = client.get(url, HTTP_IF_NONE_MATCH=etag)
+        assert again.status_code == 304 and again.content == b"" and again["ETag"] == etag
+        post(client, f"{url}submit/")
+        changed = client.get(url, HTTP_IF_NONE_MATCH=etag)
+        assert changed.status_code == 200 and changed["ETag"] != etag
+        for path in (f"{V1}/microservices/orders/", f"{V1}/clusters/demo/"):
+            assert client.get(path)["ETag"]

@@ -208,6 +208,10 @@ class MicroserviceSerializer(serializers.ModelSerializer):
     team = serializers.CharField(source="team.name")
     resources = LiveResourceSerializer(many=True, help_text="The live (applied) resources.")
     workspaces = WorkspaceSerializer(many=True)
+    state = serializers.SerializerMethodField(
+        help_text="Summary: live, draft, in_review, applying, failed, drifted, rejected, new, "
+        "decommissioned (filter with ?status=)."
+    )
 
     class Meta:
         model = Microservice
@@ -219,9 +223,13 @@ class MicroserviceSerializer(serializers.ModelSerializer):
             "description",
             "decommissioned_at",
             "created_at",
+            "state",
             "resources",
             "workspaces",
         ]
+
+    def get_state(self, microservice: Microservice) -> str | None:
+        return getattr(microservice, "state", None)  # annotated by the selector
 
 
 class ReviewSerializer(serializers.ModelSerializer):

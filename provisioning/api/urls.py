@@ -7,7 +7,16 @@ HTML page), including a non-integer id.
 
 from django.urls import URLPattern, path, re_path
 
-from provisioning.api import declarative, errors, reads, review, verification, views, webhooks
+from provisioning.api import (
+    declarative,
+    errors,
+    inventory,
+    reads,
+    review,
+    verification,
+    views,
+    webhooks,
+)
 
 
 def route(pattern: str, view, name: str) -> list[URLPattern]:
@@ -69,6 +78,9 @@ urlpatterns = [
     *route("runs/<int:pk>/", views.RunDetail.as_view(), "api-run-detail"),
     *route("runs/<int:pk>/log/", reads.RunLog.as_view(), "api-run-log"),
     *route("dry-run/", review.DryRun.as_view(), "api-dry-run"),
+    *route("audit-events/", inventory.AuditEventList.as_view(), "api-audit-events"),
+    *route("inventory/roles/", inventory.RoleInventory.as_view(), "api-inventory-roles"),
+    *route("inventory/keys/", inventory.KeyInventory.as_view(), "api-inventory-keys"),
     *route("webhooks/", webhooks.WebhookListCreate.as_view(), "api-webhooks"),
     *route("webhooks/<int:pk>/", webhooks.WebhookDetail.as_view(), "api-webhook-detail"),
     *route(

@@ -10,13 +10,14 @@ from rest_framework.response import Response
 
 from provisioning import selectors
 from provisioning.api import serializers as s
+from provisioning.api.etags import ETagMixin
 from provisioning.api.idempotency import IdempotentPostMixin
 from provisioning.models import Workspace
 from provisioning.permissions import can_verify_workspace
 from provisioning.verification.services import workspace_request_verification
 
 
-class ClusterDetail(generics.RetrieveAPIView):
+class ClusterDetail(ETagMixin, generics.RetrieveAPIView):
     serializer_class = s.ClusterDetailSerializer
     lookup_field = "name"
 

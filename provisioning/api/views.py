@@ -11,6 +11,7 @@ from django.db.models import Prefetch, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
+from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -18,9 +19,15 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from provisioning import selectors
 from provisioning.api import review_serializers as rs
 from provisioning.api import serializers as s
+from provisioning.api.etags import ETagMixin
 from provisioning.api.idempotency import IdempotentPostMixin
 from provisioning.iam.spec import SpecError
 from provisioning.models import ChangeKind, ChangeRequest, ChangeStatus, Microservice, Review, Run
+from provisioning.selectors.dashboard import (
+    SERVICE_STATES,
+    MicroserviceFilters,
+    microservice_rows_for_user,
+)
 from provisioning.services.changes import (
     BlockingFindingsError,
     TransitionError,
@@ -114,17 +121,39 @@ class ClusterList(generics.ListAPIView):
         return selectors.cluster_list(user=self.request.user)
 
 
-def _microservices(user: Any) -> QuerySet[Microservice]:
-    return selectors.microservice_list_for_user(user=user).prefetch_related(
+def _microservices(user: Any, filters: MicroserviceFilters | None = None) -> QuerySet[Microservice]:
+    """Visible services annotated with their ``state`` (the dashboard's), filtered."""
+    return microservice_rows_for_user(user=user, filters=filters).prefetch_related(
         "resources", "workspaces__cluster"
     )
 
 
+@extend_schema(
+    parameters=[
+        OpenApiParameter("team", OpenApiTypes.STR, description="A team name."),
+        OpenApiParameter("cluster", OpenApiTypes.STR, description="Has a workspace there."),
+        OpenApiParameter("status", OpenApiTypes.STR, enum=list(SERVICE_STATES)),
+        OpenApiParameter("search", OpenApiTypes.STR, description="Part of name or namespace."),
+    ]
+)
 class MicroserviceListCreate(IdempotentPostMixin, generics.ListAPIView):
     serializer_class = s.MicroserviceSerializer
+    filter_backends = [OrderingFilter]
+    ordering_fields = ["name", "created_at"]
 
     def get_queryset(self):
-        return _microservices(self.request.user)
+        params = self.request.query_params
+        state = params.get("status", "")
+        if state and state not in SERVICE_STATES:
+            choices = ", ".join(SERVICE_STATES)
+            raise exceptions.ValidationError({"status": [f"Use one of: {choices}."]})
+        filters = MicroserviceFilters(
+            team=params.get("team", ""),
+            cluster=params.get("cluster", ""),
+            state=state,
+            search=params.get("search", ""),
+        )
+        return _microservices(self.request.user, filters)
 
     @extend_schema(
         request=s.MicroserviceRegisterSerializer,
@@ -138,7 +167,7 @@ class MicroserviceListCreate(IdempotentPostMixin, generics.ListAPIView):
         return _change_response(request, change.pk, status.HTTP_201_CREATED)
 
 
-class MicroserviceDetail(generics.RetrieveAPIView):
+class MicroserviceDetail(ETagMixin, generics.RetrieveAPIView):
     serializer_class = s.MicroserviceSerializer
     lookup_field = "name"
 
@@ -210,7 +239,7 @@ def _visible_microservice(request: Request, name: str) -> Microservice:
         raise exceptions.NotFound("No such microservice.") from None
 
 
-class ChangeRequestDetail(generics.RetrieveAPIView):
+class ChangeRequestDetail(ETagMixin, generics.RetrieveAPIView):
     serializer_class = rs.ChangeRequestDetailSerializer
 
     def get_queryset(self):
@@ -300,7 +329,7 @@ class ChangeRequestCancel(_ChangeRequestAction):
 # --- Runs --------------------------------------------------------------------------------------
 
 
-class RunDetail(generics.RetrieveAPIView):
+class RunDetail(ETagMixin, generics.RetrieveAPIView):
     serializer_class = s.RunSerializer
 
     def get_serializer_context(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from rest_framework import generics, serializers
 from rest_framework.filters import OrderingFilter
 
 from provisioning import selectors
+from provisioning.api.etags import ETagMixin
 from provisioning.api.idempotency import IdempotentPostMixin
 from provisioning.api.views import ERRORS
 from provisioning.models import Team
@@ -132,7 +133,7 @@ class WebhookListCreate(IdempotentPostMixin, generics.ListCreateAPIView):
     ),
     delete=extend_schema(summary="Delete a webhook subscription"),
 )
-class WebhookDetail(generics.RetrieveUpdateDestroyAPIView):
+class WebhookDetail(ETagMixin, generics.RetrieveUpdateDestroyAPIView):
     serializer_class = WebhookSerializer
 
     def get_queryset(self):
