@@ -129,7 +129,7 @@ def test_developer_reviewer_apply_flow_with_a_rejection(live_server, worker, peo
 
         log_in(page, base, "rita")
         visit(page, f"{base}/changes/{second.pk}/")
-        screenshot(page, "review")
+        screenshot(page, "review-approve")
         page.click("button:has-text('Approve these plans')")
         apply = Workspace.objects.get(microservice__name="orders").runs.get(kind=RunKind.APPLY)
         visit(page, f"{base}/runs/{apply.pk}/")
