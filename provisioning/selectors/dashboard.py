@@ -172,7 +172,13 @@ def dashboard_for_user(*, user: Any) -> dict[str, Any]:
         .distinct()
         .order_by("-created_at", "-pk")
     )
-    failed = run_list_for_user(user=user).filter(status=RunStatus.FAILED).order_by("-pk")
+    failed = (
+        run_list_for_user(user=user)
+        .filter(status=RunStatus.FAILED)
+        # A row shows none of a run's big columns (its log, plan file, analysis).
+        .defer("log", "plan_file", "analysis", "spec", "plan_summary", "outputs")
+        .order_by("-pk")
+    )
     drifted = (
         Workspace.objects.filter(
             microservice__in=microservice_list_for_user(user=user).values("pk"),
