@@ -32,6 +32,7 @@ from provisioning.models import (
 )
 from provisioning.permissions import can_approve, can_edit_microservice, is_reviewer
 from provisioning.review_display import matrix_view, policy_views, review_summary
+from provisioning.selectors.dashboard import change_request_waiting_since
 from provisioning.services.changes import (
     BlockingFindingsError,
     TransitionError,
@@ -464,5 +465,5 @@ def change_request_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 def review_queue(request: HttpRequest) -> HttpResponse:
     if not is_reviewer(request.user):
         raise PermissionDenied("The review queue is for security reviewers.")
-    queue = selectors.change_request_review_queue(user=request.user)
+    queue = change_request_waiting_since(selectors.change_request_review_queue(user=request.user))
     return render(request, "provisioning/review_queue.html", {"queue": queue})

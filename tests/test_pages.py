@@ -108,6 +108,18 @@ class TestDashboardAndList:
         assert reverse("change-request-detail", args=[change.pk]) in page
         assert " min" in page and reverse("audit") in page
 
+    def test_review_queue_shows_each_requests_age(self, client, reviewer, developer, microservice):
+        m.ChangeRequest.objects.create(
+            microservice=microservice,
+            kind=m.ChangeKind.CREATE,
+            status=m.ChangeStatus.PLANNED,
+            spec={},
+            justification="x",
+            created_by=developer,
+        )
+        page = _page(client, reviewer, "review-queue").content.decode()
+        assert "<th>Waiting</th>" in page and "0 min" in page
+
     def test_list_filters_search_and_status(self, client, developer, team, microservice, cluster):
         _live(microservice, cluster)
         MicroserviceFactory(name="billing", team=team)

@@ -94,3 +94,12 @@ def elapsed(run: object) -> str:
     seconds = int(((getattr(run, "finished_at", None) or timezone.now()) - started).total_seconds())
     minutes, seconds = divmod(max(seconds, 0), 60)
     return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+
+@register.filter
+def waiting_for(change: object) -> str:
+    """How long a planned request has waited for review (since its plans finished)."""
+    from django.utils import timezone
+
+    since = getattr(change, "plans_finished_at", None) or getattr(change, "created_at", None)
+    return age(timezone.now() - since) if since else "—"
