@@ -145,7 +145,14 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 # The schema documents each operation once, under /api/v1/ (provisioning/api/schema.py).
-SPECTACULAR_SETTINGS = {"PREPROCESSING_HOOKS": ["provisioning.api.schema.only_v1"]}
+SPECTACULAR_SETTINGS = {
+    "PREPROCESSING_HOOKS": ["provisioning.api.schema.only_v1"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "provisioning.api.schema.complete",
+    ],
+    "COMPONENT_SPLIT_REQUEST": True,  # request bodies typed apart from answers (read-only ids)
+}
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")

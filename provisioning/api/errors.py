@@ -8,10 +8,12 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 
 API_PREFIX = "/api/"
 
 
+@csrf_exempt  # a POST to a path that does not exist is a 404, whatever its cookies
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Any unmatched path under /api/ (a typo, a non-integer id): JSON, not the HTML page."""
     return JsonResponse(

@@ -67,7 +67,7 @@ class _Inventory(generics.ListAPIView):
             cluster=params.get("cluster", ""),
             status=wanted,
             search=params.get("search", ""),
-            drifted=params.get("drifted", "").lower() in ("1", "true", "yes"),
+            drifted=_boolean(params, "drifted"),
         )
         return workspace_inventory_for_user(user=self.request.user, filters=filters)
 
@@ -122,8 +122,17 @@ class AuditEventList(generics.ListAPIView):
         return audit_event_list_for_user(user=self.request.user, filters=filters)
 
 
+def _boolean(params: Any, name: str) -> bool:
+    values = params.getlist(name)
+    if not values:
+        return False
+    if len(values) > 1 or values[0] not in ("true", "false"):
+        raise exceptions.ValidationError({name: ["Use true or false."]})
+    return values[0] == "true"
+
+
 def _datetime(params: Any, name: str) -> Any:
-    if not params.get(name):
+    if name not in params:
         return None
     field = serializers.DateTimeField()
     try:

@@ -88,5 +88,5 @@ urlpatterns = [
         webhooks.WebhookDeliveries.as_view(),
         "api-webhook-deliveries",
     ),
-    re_path(r"^.*$", errors.not_found),
+    re_path(r"^", errors.not_found),  # anything else (any character, newlines too)
 ]
