@@ -165,7 +165,7 @@ def _queries(client, url) -> int:
 
 
 @pytest.mark.parametrize(
-    "name", ["home", "microservice-list", "inventory", "inventory-csv", "audit"]
+    "name", ["home", "microservice-list", "inventory", "inventory-csv", "audit", "review-queue"]
 )
 def test_queries_per_page_do_not_grow_with_rows(client, reviewer, developer, team, cluster, name):
     """1 row and 50 rows cost the same number of queries."""

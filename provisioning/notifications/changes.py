@@ -44,6 +44,10 @@ def notify_change_request_status(*, change: ChangeRequest, status: str) -> None:
     """Called by the services when ``change`` moved to ``status`` (or "plan_failed")."""
     if status not in REQUESTER_EVENTS:
         return
+    # Nothing is scheduled when nobody can hear: only a planned request concerns reviewers.
+    nobody = not change.created_by.email and not settings.NOTIFY_SLACK_WEBHOOK_URL
+    if status != ChangeStatus.PLANNED and nobody:
+        return
     change_id = change.pk
     transaction.on_commit(lambda: _notify_after_commit(change_id, str(status)))
 
@@ -64,8 +68,9 @@ def _notify_after_commit(change_id: int, status: str) -> None:
         return
     for subject, body, recipient in messages:
         _enqueue_email(subject, body, recipient)
-    if messages and settings.NOTIFY_SLACK_WEBHOOK_URL:
-        _enqueue_slack(messages[0][0] + "\n" + change_request_url(change))
+    if settings.NOTIFY_SLACK_WEBHOOK_URL:
+        subject, _body = _requester_message(change, REQUESTER_EVENTS[status])
+        _enqueue_slack(subject + "\n" + change_request_url(change))
 
 
 def _messages(change: ChangeRequest, status: str) -> list[tuple[str, str, str]]:
