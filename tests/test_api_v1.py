@@ -376,3 +376,45 @@ class TestETags:
         assert changed.status_code == 200 and changed["ETag"] != etag
         for path in (f"{V1}/microservices/orders/", f"{V1}/clusters/demo/"):
             assert client.get(path)["ETag"]
+
+
+READS = [
+    "/api/v1/me/",
+    "/api/v1/teams/",
+    "/api/v1/runs/",
+    "/api/v1/runs/{run}/",
+    "/api/v1/runs/{run}/log/",
+    "/api/v1/inventory/roles/",
+    "/api/v1/inventory/keys/",
+    "/api/v1/audit-events/",
+    "/api/v1/webhooks/",
+    "/api/v1/microservices/?team=payments",
+]
+
+
+@pytest.mark.parametrize(
+    "persona, hidden",
+    [
+        ("developer", 200),
+        ("teammate", 200),
+        ("reviewer", 200),
+        ("staff", 200),
+        ("outsider", 404),  # lists answer (empty); the run itself is another team's
+        ("anonymous", 401),
+        ("bad_token", 401),
+    ],
+)
+def test_new_reads_by_persona(request, client, persona, hidden, change, cluster, teammate):
+    run = _run(change, cluster, log="x")
+    headers = {}
+    if persona == "bad_token":
+        headers["HTTP_AUTHORIZATION"] = "Token 0000000000000000000000000000000000000000"
+    elif persona != "anonymous":
+        user = request.getfixturevalue(persona)
+        headers["HTTP_AUTHORIZATION"] = f"Token {Token.objects.create(user=user).key}"
+    for path in READS:
+        response = client.get(path.format(run=run.pk), **headers)
+        expected = hidden if "{run}" in path or hidden == 401 else 200
+        assert response.status_code == expected, (persona, path, response.content[:200])
+        if expected == 401:
+            assert response["WWW-Authenticate"] == "Token"
