@@ -167,3 +167,16 @@ def test_the_delivery_log_shows_the_last_failure(
     assert (entry["status"], entry["attempts"]) == ("failed", 6)
     assert (entry["last_status_code"], entry["last_response"]) == (500, "receiver down")
     assert entry["payload"]["data"] == {"cluster": "demo"}
+
+
+def test_the_receiver_example_of_the_docs_verifies_our_signature():
+    """docs/api.md's `verify` for receivers, run as written, against what the portal sends."""
+    from tests.integration.test_cli_flow import doc_examples
+
+    namespace: dict = {}
+    exec(doc_examples()["verify.py"], namespace)  # noqa: S102 (our own documentation)
+    body = b'{"event": "run.finished"}'
+    header = webhook_sign(secret="s3cret", timestamp=int(time.time()), body=body)
+    assert namespace["verify"]("s3cret", header, body)
+    assert not namespace["verify"]("s3cret", header, body + b" ")
+    assert not namespace["verify"]("other", header, body)
