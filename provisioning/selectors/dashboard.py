@@ -30,6 +30,7 @@ from provisioning.models import (
     Run,
     RunKind,
     RunStatus,
+    Team,
     Workspace,
     WorkspaceStatus,
 )
@@ -151,10 +152,11 @@ def review_queue_with_age(*, user: Any, limit: int | None = None) -> list[dict[s
 def dashboard_for_user(*, user: Any) -> dict[str, Any]:
     """The home page: my teams' services, requests waiting on me, failed runs, drift, and for
     reviewers the queue. Each list is cut at ``DASHBOARD_LIMIT`` rows with its full count."""
+    # Members see their teams' services, so no visibility filter (nor DISTINCT) is needed.
+    my_teams = Team.objects.filter(members=user).values("pk")
     mine = (
-        microservice_rows_for_user(user=user)
-        .filter(team__members=user)
-        .distinct()
+        _with_state(Microservice.objects.filter(team__in=my_teams))
+        .order_by("name")
         .select_related("team")
         .prefetch_related(
             Prefetch(
@@ -165,11 +167,10 @@ def dashboard_for_user(*, user: Any) -> dict[str, Any]:
     )
     waiting = (
         ChangeRequest.objects.filter(
-            microservice__team__members=user,
+            microservice__team__in=my_teams,
             status__in=(ChangeStatus.DRAFT, ChangeStatus.FAILED),
         )
         .select_related("microservice", "created_by")
-        .distinct()
         .order_by("-created_at", "-pk")
     )
     failed = (
