@@ -32,7 +32,7 @@ class YAMLParser(BaseParser):
 
 
 class DesiredSpecSerializer(s.RefuseUnknownFieldsMixin, serializers.Serializer):
-    """The spec file of ``render_policies`` (docs/spec.md) plus ``team`` and ``clusters``."""
+    """The spec file of `render_policies` (docs/spec.md) plus `team` and `clusters`."""
 
     microservice = serializers.CharField(
         required=False, help_text="Optional; must equal the name in the URL."

@@ -24,7 +24,7 @@ from provisioning.models import (
 
 
 class ErrorsSerializer(serializers.Serializer):
-    """400 body: field path (``resources[1].name``) → messages saying what to change."""
+    """400 body: field path (`resources[1].name`) → messages saying what to change."""
 
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
@@ -326,8 +326,8 @@ class ChangeSpecField(serializers.JSONField):
 
 
 class RunSerializer(serializers.ModelSerializer):
-    """One schema for runs everywhere; the log (up to RUN_LOG_MAX_BYTES) is only sent by
-    GET /api/runs/<id>/ (context ``with_log``), not inside change requests."""
+    """A Terraform run. The log (up to RUN_LOG_MAX_BYTES) is only in GET /api/v1/runs/{id}/,
+    not in lists or inside change requests."""
 
     cluster = serializers.CharField(source="workspace.cluster.name", read_only=True)
     microservice = serializers.CharField(source="workspace.microservice.name", read_only=True)
