@@ -180,3 +180,24 @@ def test_the_receiver_example_of_the_docs_verifies_our_signature():
     assert namespace["verify"]("s3cret", header, body)
     assert not namespace["verify"]("s3cret", header, body + b" ")
     assert not namespace["verify"]("other", header, body)
+
+
+def test_a_drift_check_that_finds_changes_sends_run_finished_and_drift_found(
+    change, cluster, receiver, eager_celery, django_capture_on_commit_callbacks
+):
+    from provisioning.models import Run, RunKind, RunStatus
+    from provisioning.services.runs import run_finish
+
+    receiver.fail = 0
+    url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+    WebhookSubscription.objects.create(
+        team=None, url=url, events=["run.finished", "drift.found"], secret="admin-wide"
+    )
+    drift = test_ui.plan(change, cluster, status=RunStatus.RUNNING)
+    Run.objects.filter(pk=drift.pk).update(kind=RunKind.DRIFT)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert run_finish(run_id=drift.pk, status=RunStatus.SUCCEEDED, has_changes=True)
+    events = [json.loads(body) for _, body in receiver.received]
+    assert sorted(e["event"] for e in events) == ["drift.found", "run.finished"]
+    assert events[0]["data"]["run"] == drift.pk and events[0]["data"]["cluster"] == "demo"
+    assert events[0]["data"]["has_changes"] is True
