@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -42,6 +44,13 @@ def env_list(name: str, default: str) -> list[str]:
 # --- Core -----------------------------------------------------------------------------------
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
+# Management commands that neither serve requests nor sign anything (sessions, CSRF, password
+# resets) run without SECRET_KEY: previews and lints are offline tools.
+NO_SECRET_COMMANDS = ("render_policies", "lint_policy")
+_COMMAND = sys.argv[1] if len(sys.argv) > 1 and Path(sys.argv[0]).name == "manage.py" else ""
+if not SECRET_KEY and _COMMAND in NO_SECRET_COMMANDS:
+    # Random per process: nothing signed with it can outlive or leave the command.
+    SECRET_KEY = "unsigned-command-" + secrets.token_urlsafe(32)
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
@@ -71,6 +80,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Oversize bodies → 413, control characters in the address → 400 (before any query runs).
     "provisioning.middleware.RequestGuardMiddleware",
+    "provisioning.api.errors.RequestTooLargeMiddleware",  # API bodies over the limit: JSON 413
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -212,7 +222,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "provisioning.api.pagination.Pagination",  # ?page_size=
     "PAGE_SIZE": 100,
     # SpecError → 400 {"errors": {path: [messages]}}, TransitionError/RunConflict → 409.
     "EXCEPTION_HANDLER": "provisioning.api.views.exception_handler",
@@ -227,7 +237,8 @@ REST_FRAMEWORK = {
         "user": os.environ.get("API_THROTTLE_USER", "1200/min"),
     },
 }
-# One name per choice set in the OpenAPI schema (several models have a `kind` and a `status`).
+# The schema documents each operation once, under /api/v1/ (provisioning/api/schema.py), with
+# one name per choice set (several models have a `kind` and a `status`).
 SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ResourceKindEnum": "provisioning.models.ResourceKind",
@@ -237,7 +248,13 @@ SPECTACULAR_SETTINGS = {
         "WorkspaceStatusEnum": "provisioning.models.WorkspaceStatus",
         "ChangeStatusEnum": "provisioning.models.ChangeStatus",
         "RunStatusEnum": "provisioning.models.RunStatus",
-    }
+    },
+    "PREPROCESSING_HOOKS": ["provisioning.api.schema.only_v1"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "provisioning.api.schema.complete",
+    ],
+    "COMPONENT_SPLIT_REQUEST": True,  # request bodies typed apart from answers (read-only ids)
 }
 # API tokens (provisioning.services.tokens): expiry in days, by default and at most.
 API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 30)
@@ -362,6 +379,13 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "irsa-portal@localhost
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))  # filebased backend
 # Security's addresses for failed verifications, besides the security group's members.
 SECURITY_NOTIFY_EMAILS = env_list("SECURITY_NOTIFY_EMAILS", "")
+# Links in notifications point here (the portal's address as its users reach it).
+PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Optional Slack-compatible incoming webhook: every change-request notification is also posted
+# there as {"text": ...}. Empty: none. A secret (the URL is the credential): environment only.
+NOTIFY_SLACK_WEBHOOK_URL = os.environ.get("NOTIFY_SLACK_WEBHOOK_URL", "")
+# Webhook retries wait 1x, 2x, 4x ... this (capped at 10 minutes); six attempts in all.
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 10)
 
 # --- Security review ------------------------------------------------------------------------
 # Namespaces no microservice may trust into: the cluster's own workloads run there.
@@ -372,8 +396,12 @@ AUTO_APPROVE_NO_NEW_ACCESS = env_bool("AUTO_APPROVE_NO_NEW_ACCESS", False)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    # Secrets, backend configuration and server paths are masked in the process log too.
-    "filters": {"redact": {"()": "provisioning.redaction.RedactingFilter"}},
+    "filters": {
+        # Secrets, backend configuration and server paths are masked in the process log too.
+        "redact": {"()": "provisioning.redaction.RedactingFilter"},
+        "expected_refusals": {"()": "portal.log_filters.ExpectedRefusalsOneLine"},
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"filters": ["expected_refusals"]}},
 }

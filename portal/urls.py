@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from provisioning import sso
@@ -18,6 +19,8 @@ urlpatterns = [
         ),
         name="api-schema",
     ),
-    path("api/", include("provisioning.api.urls")),
+    path("api/v1/schema/", RedirectView.as_view(pattern_name="api-schema"), name="api-v1-schema"),
+    path("api/v1/", include(("provisioning.api.urls", "v1"))),  # names: "v1:api-..."
+    path("api/", include("provisioning.api.urls")),  # unversioned: the same views
     path("", include("provisioning.urls")),
 ]

@@ -527,3 +527,12 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…) of {self.user}"
+
+
+# The API's and the webhooks' own rows live next to their code; imported here so Django sees them.
+from provisioning.api.models import IdempotencyRecord  # noqa: E402, F401
+from provisioning.notifications.models import (  # noqa: E402, F401
+    WebhookDelivery,
+    WebhookSubscription,
+)
+from provisioning.notifications.prefs import NotificationOptOut  # noqa: E402, F401

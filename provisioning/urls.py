@@ -1,9 +1,24 @@
 from django.urls import path
 
-from provisioning import views, views_clusters, views_profile
+from provisioning import views, views_clusters, views_pages, views_profile, views_runs
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", views_pages.dashboard, name="home"),
+    path("services/", views_pages.microservice_list, name="microservice-list"),
+    path("inventory/", views_pages.inventory, name="inventory"),
+    path("inventory/export.csv", views_pages.inventory_csv, name="inventory-csv"),
+    path("audit/", views_pages.audit_global, name="audit"),
+    path(
+        "profile/notifications/",
+        views_profile.notification_preferences,
+        name="notification-preferences",
+    ),
+    path("services/<str:name>/audit/", views_pages.microservice_audit, name="microservice-audit"),
+    path(
+        "services/<str:name>/manifest/<str:cluster>/",
+        views.microservice_manifest,
+        name="microservice-manifest",
+    ),
     path("healthz", views.healthz, name="healthz"),
     path("profile/", views_profile.profile, name="profile"),
     path("profile/tokens/<int:pk>/revoke/", views_profile.token_revoke, name="token-revoke"),
@@ -48,8 +63,10 @@ urlpatterns = [
         name="change-request-cancel",
     ),
     path("reviews/", views.review_queue, name="review-queue"),
-    path("runs/<int:pk>/", views.run_detail, name="run-detail"),
-    path("runs/<int:pk>/log/", views.run_log, name="run-log"),
+    path("runs/<int:pk>/", views_runs.run_detail, name="run-detail"),
+    path("runs/<int:pk>/log/", views_runs.run_log, name="run-log"),
+    path("runs/<int:pk>/log/tail/", views_runs.run_log_tail, name="run-log-tail"),
+    path("runs/<int:pk>/log.txt", views_runs.run_log_raw, name="run-log-raw"),
     path("clusters/", views_clusters.cluster_list, name="cluster-list"),
     path("clusters/<str:name>/", views_clusters.cluster_detail, name="cluster-detail"),
     path("clusters/<str:name>/audit/", views_clusters.cluster_audit_view, name="cluster-audit"),

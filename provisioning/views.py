@@ -20,7 +20,6 @@ from provisioning.forms import DecommissionForm, RegisterForm, ReviewForm, SpecE
 from provisioning.iam.policies import render_policies
 from provisioning.iam.spec import SpecError
 from provisioning.models import (
-    ACTIVE_RUN_STATUSES,
     OPEN_CHANGE_STATUSES,
     ChangeKind,
     ChangeRequest,
@@ -33,6 +32,7 @@ from provisioning.models import (
 )
 from provisioning.permissions import can_approve, can_edit_microservice, is_reviewer
 from provisioning.review_display import matrix_view, policy_views, review_summary
+from provisioning.selectors.dashboard import change_request_waiting_since
 from provisioning.services.changes import (
     BlockingFindingsError,
     TransitionError,
@@ -52,6 +52,7 @@ from provisioning.specs import build_workspace_spec
 # Cancel is offered while not applying; the service decides, this only hides a useless button.
 CANCELLABLE = tuple(s for s in OPEN_CHANGE_STATUSES if s != ChangeStatus.APPLYING)
 LIVE_WORKSPACE = (WorkspaceStatus.APPLIED, WorkspaceStatus.DRIFTED)
+NOT_LIVE = (WorkspaceStatus.NEW, WorkspaceStatus.DESTROYED)
 
 
 @require_GET
@@ -72,20 +73,6 @@ def _get_change_for_user(request: HttpRequest, pk: int) -> ChangeRequest:
         return selectors.change_request_list_for_user(user=request.user).get(pk=pk)
     except ChangeRequest.DoesNotExist:
         raise Http404("No such change request.") from None
-
-
-def _get_run_for_user(request: HttpRequest, pk: int) -> Run:
-    try:
-        return selectors.run_list_for_user(user=request.user).get(pk=pk)
-    except Run.DoesNotExist:
-        raise Http404("No such run.") from None
-
-
-@login_required
-@require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    services = selectors.microservice_list_for_user(user=request.user)
-    return render(request, "provisioning/home.html", {"services": services})
 
 
 # --- Microservices -----------------------------------------------------------------------------
@@ -116,6 +103,8 @@ def microservice_detail(request: HttpRequest, name: str) -> HttpResponse:
                 "-created_at"
             ),
             "can_edit": can_edit_microservice(request.user, microservice),
+            # A service that never went live has nothing to destroy: cancel its request instead.
+            "can_decommission": any(w.status not in NOT_LIVE for w in workspaces),
             "decommission_form": DecommissionForm(),
         },
     )
@@ -159,6 +148,21 @@ def _manifest(microservice: Microservice, workspace: Workspace) -> str:
         f"    eks.amazonaws.com/role-arn: {workspace.role_arn}\n"
         for sa in microservice.service_accounts
     )
+
+
+@login_required
+@require_GET
+def microservice_manifest(request: HttpRequest, name: str, cluster: str) -> HttpResponse:
+    """The ServiceAccount manifest of one live workspace, as a file to ``kubectl apply -f``."""
+    microservice = _get_microservice_for_user(request, name)
+    workspace = microservice.workspaces.filter(cluster__name=cluster).first()
+    manifest = _manifest(microservice, workspace) if workspace is not None else ""
+    if not manifest:
+        raise Http404("No live workspace in that cluster.")
+    response = HttpResponse(manifest, content_type="application/yaml; charset=utf-8")
+    filename = f"{microservice.name}-{cluster}-serviceaccount.yaml"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 @login_required
@@ -481,27 +485,5 @@ def change_request_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 def review_queue(request: HttpRequest) -> HttpResponse:
     if not is_reviewer(request.user):
         raise PermissionDenied("The review queue is for security reviewers.")
-    queue = selectors.change_request_review_queue(user=request.user)
+    queue = change_request_waiting_since(selectors.change_request_review_queue(user=request.user))
     return render(request, "provisioning/review_queue.html", {"queue": queue})
-
-
-# --- Runs --------------------------------------------------------------------------------------
-
-
-@login_required
-@require_GET
-def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    run = _get_run_for_user(request, pk)
-    return render(request, "provisioning/run_detail.html", {"run": run})
-
-
-@login_required
-@require_GET
-def run_log(request: HttpRequest, pk: int) -> HttpResponse:
-    """The log fragment htmx polls every 2 s while the run is queued or running."""
-    run = _get_run_for_user(request, pk)
-    response = render(request, "provisioning/_run_log.html", {"run": run})
-    if request.GET.get("poll") and run.status not in ACTIVE_RUN_STATUSES:
-        # The run just finished: reload the page so plan summaries and buttons catch up.
-        response["HX-Refresh"] = "true"
-    return response

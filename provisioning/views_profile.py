@@ -1,8 +1,9 @@
-"""The profile page: your API tokens. Create one (its key is shown on this response only, never
-stored or shown again), list yours, revoke any of yours."""
+"""The user's own pages: API tokens (create one — its key is shown on that response only, never
+stored or shown again — list yours, revoke any of yours) and which notifications they receive."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -13,6 +14,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from provisioning.iam.spec import SpecError
 from provisioning.models import ApiToken
+from provisioning.notifications.changes import (
+    notification_opt_outs,
+    notification_preferences_set,
+)
+from provisioning.notifications.prefs import NotifyEvent
+from provisioning.permissions import is_reviewer
 from provisioning.services.tokens import api_token_create, api_token_revoke, api_tokens_of
 
 
@@ -20,8 +27,6 @@ from provisioning.services.tokens import api_token_create, api_token_revoke, api
 @login_required
 @require_http_methods(["GET", "POST"])
 def profile(request: HttpRequest) -> HttpResponse:
-    from django.conf import settings
-
     context: dict = {
         "default_days": settings.API_TOKEN_DEFAULT_DAYS,
         "max_days": settings.API_TOKEN_MAX_DAYS,
@@ -55,3 +60,24 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     api_token_revoke(actor=request.user, token=token)
     messages.success(request, f"Token “{token.name}” ({token.prefix}…) is revoked.")
     return redirect("profile")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def notification_preferences(request: HttpRequest) -> HttpResponse:
+    """A checkbox per event: checked means "email me"; unchecking opts out."""
+    if request.method == "POST":
+        wanted = set(request.POST.getlist("receive"))
+        notification_preferences_set(
+            user=request.user, opted_out={e for e in NotifyEvent.values if e not in wanted}
+        )
+        messages.success(request, "Your notification choices were saved.")
+        return redirect("notification-preferences")
+    opted_out = notification_opt_outs(user=request.user)
+    events = [
+        {"value": value, "label": label, "receive": value not in opted_out}
+        for value, label in NotifyEvent.choices
+        if value != NotifyEvent.REVIEW_WAITING or is_reviewer(request.user)
+    ]
+    context = {"events": events, "has_email": bool(request.user.email)}
+    return render(request, "provisioning/notification_preferences.html", context)

@@ -12,12 +12,13 @@ from rest_framework.views import APIView
 
 from provisioning import selectors
 from provisioning.api import review_serializers as rs
+from provisioning.api.idempotency import IdempotentPostMixin
 from provisioning.api.views import ERRORS
 from provisioning.models import Team
 from provisioning.permissions import can_edit_microservice
 
 
-class DryRun(APIView):
+class DryRun(IdempotentPostMixin, APIView):
     @extend_schema(
         request=rs.DryRunSerializer,
         responses={200: rs.DryRunResultSerializer, **ERRORS},

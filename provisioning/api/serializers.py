@@ -10,11 +10,13 @@ from rest_framework import serializers
 
 from provisioning import selectors
 from provisioning.models import (
+    AccessLevel,
     ChangeKind,
     ChangeRequest,
     Cluster,
     Microservice,
     Resource,
+    ResourceKind,
     Review,
     Run,
     Workspace,
@@ -22,7 +24,7 @@ from provisioning.models import (
 
 
 class ErrorsSerializer(serializers.Serializer):
-    """400 body: field path (``resources[1].name``) → messages saying what to change."""
+    """400 body: field path (`resources[1].name`) → messages saying what to change."""
 
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
@@ -33,15 +35,29 @@ class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
-class ResourceSerializer(serializers.Serializer):
-    kind = serializers.CharField(help_text="dynamodb_table or s3_bucket")
-    name = serializers.CharField(help_text="DNS-1123 label; the physical name is derived")
-    access = serializers.CharField(help_text="read or read_write")
-    settings = serializers.DictField(
-        required=False,
-        help_text="dynamodb_table: partition_key {name,type}, sort_key, billing_mode, "
-        "read_capacity, write_capacity; s3_bucket: versioning",
+class KeyAttributeSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=["S", "N", "B"])
+
+
+class ResourceSettingsSerializer(serializers.Serializer):
+    """Per kind (docs/spec.md); unknown keys are refused."""
+
+    partition_key = KeyAttributeSerializer(required=False, help_text="dynamodb_table")
+    sort_key = KeyAttributeSerializer(required=False, help_text="dynamodb_table")
+    billing_mode = serializers.ChoiceField(
+        choices=["PAY_PER_REQUEST", "PROVISIONED"], required=False, help_text="dynamodb_table"
     )
+    read_capacity = serializers.IntegerField(min_value=1, max_value=40000, required=False)
+    write_capacity = serializers.IntegerField(min_value=1, max_value=40000, required=False)
+    versioning = serializers.BooleanField(required=False, help_text="s3_bucket; default true")
+
+
+class ResourceSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ResourceKind.choices)
+    name = serializers.CharField(help_text="DNS-1123 label; the physical name is derived")
+    access = serializers.ChoiceField(choices=AccessLevel.choices)
+    settings = ResourceSettingsSerializer(required=False)
 
 
 @extend_schema_field(ResourceSerializer(many=True))
@@ -152,7 +168,11 @@ class ApproveSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
 
 class RejectSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
     comment = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="Required: what must change."
+        help_text="What has to change for approval.",
+        error_messages={
+            "required": "Say what has to change for approval.",
+            "blank": "Say what has to change for approval.",
+        },
     )
 
 
@@ -185,6 +205,8 @@ class ClusterDetailSerializer(ClusterSerializer):
 
 
 class LiveResourceSerializer(serializers.ModelSerializer):
+    settings = ResourceSettingsSerializer()
+
     class Meta:
         model = Resource
         fields = ["kind", "name", "access", "settings"]
@@ -198,6 +220,10 @@ class WorkspaceSerializer(serializers.ModelSerializer):
 
     def get_kms_key_pending_deletion(self, workspace: Workspace) -> dict[str, Any] | None:
         return (workspace.outputs or {}).get("kms_key_pending_deletion")
+
+    resource_arns = serializers.DictField(
+        child=serializers.CharField(), help_text="`<kind>/<name>` → ARN, once applied."
+    )
 
     class Meta:
         model = Workspace
@@ -220,8 +246,13 @@ class WorkspaceSerializer(serializers.ModelSerializer):
 
 class MicroserviceSerializer(serializers.ModelSerializer):
     team = serializers.CharField(source="team.name")
+    service_accounts = serializers.ListField(child=serializers.CharField())
     resources = LiveResourceSerializer(many=True, help_text="The live (applied) resources.")
     workspaces = WorkspaceSerializer(many=True)
+    state = serializers.SerializerMethodField(
+        help_text="Summary: live, draft, in_review, applying, failed, drifted, rejected, new, "
+        "decommissioned (filter with ?status=)."
+    )
 
     class Meta:
         model = Microservice
@@ -233,14 +264,21 @@ class MicroserviceSerializer(serializers.ModelSerializer):
             "description",
             "decommissioned_at",
             "created_at",
+            "state",
             "resources",
             "workspaces",
         ]
+
+    def get_state(self, microservice: Microservice) -> str | None:
+        return getattr(microservice, "state", None)  # annotated by the selector
 
 
 class ReviewSerializer(serializers.ModelSerializer):
     reviewer = serializers.SerializerMethodField(
         help_text="The reviewer's username; null for an automatic approval."
+    )
+    plan_hashes = serializers.DictField(
+        child=serializers.CharField(), help_text="Plan run id → plan_sha256 approved."
     )
 
     class Meta:
@@ -251,13 +289,66 @@ class ReviewSerializer(serializers.ModelSerializer):
         return review.reviewer.get_username() if review.reviewer is not None else None
 
 
+# --- Typed JSON (the schema names their shape; the stored JSON is sent as it is) ----------------
+
+
+class PolicyChangeSerializer(serializers.Serializer):
+    address = serializers.CharField()
+    actions = serializers.ListField(child=serializers.CharField())
+    before = serializers.JSONField(allow_null=True, help_text="The policy document, or null.")
+    after = serializers.JSONField(allow_null=True, help_text="The policy document, or null.")
+    after_known = serializers.BooleanField(help_text="False while a value is known after apply.")
+
+
+class PlanSummarySerializer(serializers.Serializer):
+    add = serializers.ListField(child=serializers.CharField(), help_text="Resource addresses.")
+    change = serializers.ListField(child=serializers.CharField())
+    replace = serializers.ListField(child=serializers.CharField())
+    destroy = serializers.ListField(child=serializers.CharField())
+    policy_changes = PolicyChangeSerializer(many=True, required=False)
+
+
+class RunOutputsSerializer(serializers.Serializer):
+    role_arn = serializers.CharField()
+    role_name = serializers.CharField()
+    policy_arn = serializers.CharField()
+    kms_key_arn = serializers.CharField()
+    kms_key_id = serializers.CharField()
+    kms_alias = serializers.CharField()
+    resource_arns = serializers.DictField(child=serializers.CharField())
+
+
+class ChangeSpecSerializer(serializers.Serializer):
+    namespace = serializers.CharField()
+    service_accounts = serializers.ListField(child=serializers.CharField())
+    resources = ResourceSerializer(many=True)
+    clusters = serializers.ListField(child=serializers.CharField(), help_text="Cluster names.")
+
+
+@extend_schema_field(PlanSummarySerializer)
+class PlanSummaryField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(RunOutputsSerializer)
+class RunOutputsField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(ChangeSpecSerializer)
+class ChangeSpecField(serializers.JSONField):
+    pass
+
+
 class RunSerializer(serializers.ModelSerializer):
-    """One schema for runs everywhere; the log (up to RUN_LOG_MAX_BYTES) is only sent by
-    GET /api/runs/<id>/ (context ``with_log``), not inside change requests."""
+    """A Terraform run. The log (up to RUN_LOG_MAX_BYTES) is only in GET /api/v1/runs/{id}/,
+    not in lists or inside change requests."""
 
     cluster = serializers.CharField(source="workspace.cluster.name", read_only=True)
     microservice = serializers.CharField(source="workspace.microservice.name", read_only=True)
     log = serializers.CharField(required=False, help_text="Only in GET /api/runs/<id>/.")
+    plan_summary = PlanSummaryField(help_text="Plans: what Terraform would do; else {}.")
+    outputs = RunOutputsField(help_text="Successful applies: Terraform's outputs; else {}.")
 
     class Meta:
         model = Run
@@ -282,11 +373,12 @@ class RunSerializer(serializers.ModelSerializer):
             "log",
         ]
 
-    def to_representation(self, instance: Run) -> dict[str, Any]:
-        data = super().to_representation(instance)
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
         if not self.context.get("with_log"):
-            data.pop("log", None)
-        return data
+            # dropped before reading, so lists never load (or defer-query) the log per row
+            fields.pop("log", None)
+        return fields
 
 
 class ChangeRequestSerializer(serializers.ModelSerializer):
@@ -294,6 +386,7 @@ class ChangeRequestSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.get_username")
     reviews = ReviewSerializer(many=True)
     runs = RunSerializer(many=True)
+    spec = ChangeSpecField(help_text="The proposed spec ({} for a decommission).")
 
     class Meta:
         model = ChangeRequest

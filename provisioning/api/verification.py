@@ -10,12 +10,14 @@ from rest_framework.response import Response
 
 from provisioning import selectors
 from provisioning.api import serializers as s
+from provisioning.api.etags import ETagMixin
+from provisioning.api.idempotency import IdempotentPostMixin
 from provisioning.models import Workspace
 from provisioning.permissions import can_verify_workspace
 from provisioning.verification.services import workspace_request_verification
 
 
-class ClusterDetail(generics.RetrieveAPIView):
+class ClusterDetail(ETagMixin, generics.RetrieveAPIView):
     serializer_class = s.ClusterDetailSerializer
     lookup_field = "name"
 
@@ -23,7 +25,7 @@ class ClusterDetail(generics.RetrieveAPIView):
         return selectors.cluster_list(user=self.request.user)
 
 
-class WorkspaceVerify(generics.GenericAPIView):
+class WorkspaceVerify(IdempotentPostMixin, generics.GenericAPIView):
     serializer_class = s.EmptySerializer
 
     @extend_schema(

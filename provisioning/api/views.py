@@ -11,6 +11,7 @@ from django.db.models import Prefetch, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
+from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -18,8 +19,15 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from provisioning import selectors
 from provisioning.api import review_serializers as rs
 from provisioning.api import serializers as s
+from provisioning.api.etags import ETagMixin
+from provisioning.api.idempotency import IdempotentPostMixin
 from provisioning.iam.spec import SpecError
 from provisioning.models import ChangeKind, ChangeRequest, ChangeStatus, Microservice, Review, Run
+from provisioning.selectors.dashboard import (
+    SERVICE_STATES,
+    MicroserviceFilters,
+    microservice_rows_for_user,
+)
 from provisioning.services.changes import (
     BlockingFindingsError,
     TransitionError,
@@ -54,6 +62,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)  # keep the service's reason
+    if isinstance(exc, exceptions.ParseError):  # a malformed body: same shape as any other 400
+        return Response({"errors": {"body": [str(exc.detail)]}}, status=exc.status_code)
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.ValidationError):
         response.data = {"errors": flatten_errors(exc.detail)}
@@ -87,7 +97,9 @@ def _change_requests(user: Any) -> QuerySet[ChangeRequest]:
     return selectors.change_request_list_for_user(user=user).prefetch_related(
         Prefetch(
             "runs",
-            queryset=Run.objects.select_related("workspace__cluster").order_by("created_at", "pk"),
+            queryset=Run.objects.select_related("workspace__cluster", "workspace__microservice")
+            .defer("log", "plan_file")
+            .order_by("created_at", "pk"),
         ),
         Prefetch(
             "reviews", queryset=Review.objects.select_related("reviewer").order_by("created_at")
@@ -110,17 +122,39 @@ class ClusterList(generics.ListAPIView):
         return selectors.cluster_list(user=self.request.user)
 
 
-def _microservices(user: Any) -> QuerySet[Microservice]:
-    return selectors.microservice_list_for_user(user=user).prefetch_related(
+def _microservices(user: Any, filters: MicroserviceFilters | None = None) -> QuerySet[Microservice]:
+    """Visible services annotated with their ``state`` (the dashboard's), filtered."""
+    return microservice_rows_for_user(user=user, filters=filters).prefetch_related(
         "resources", "workspaces__cluster"
     )
 
 
-class MicroserviceListCreate(generics.ListAPIView):
+@extend_schema(
+    parameters=[
+        OpenApiParameter("team", OpenApiTypes.STR, description="A team name."),
+        OpenApiParameter("cluster", OpenApiTypes.STR, description="Has a workspace there."),
+        OpenApiParameter("status", OpenApiTypes.STR, enum=list(SERVICE_STATES)),
+        OpenApiParameter("search", OpenApiTypes.STR, description="Part of name or namespace."),
+    ]
+)
+class MicroserviceListCreate(IdempotentPostMixin, generics.ListAPIView):
     serializer_class = s.MicroserviceSerializer
+    filter_backends = [OrderingFilter]
+    ordering_fields = ["name", "created_at"]
 
     def get_queryset(self):
-        return _microservices(self.request.user)
+        params = self.request.query_params
+        state = params.get("status", "")
+        if state and state not in SERVICE_STATES:
+            choices = ", ".join(SERVICE_STATES)
+            raise exceptions.ValidationError({"status": [f"Use one of: {choices}."]})
+        filters = MicroserviceFilters(
+            team=params.get("team", ""),
+            cluster=params.get("cluster", ""),
+            state=state,
+            search=params.get("search", ""),
+        )
+        return _microservices(self.request.user, filters)
 
     @extend_schema(
         request=s.MicroserviceRegisterSerializer,
@@ -134,7 +168,7 @@ class MicroserviceListCreate(generics.ListAPIView):
         return _change_response(request, change.pk, status.HTTP_201_CREATED)
 
 
-class MicroserviceDetail(generics.RetrieveAPIView):
+class MicroserviceDetail(ETagMixin, generics.RetrieveAPIView):
     serializer_class = s.MicroserviceSerializer
     lookup_field = "name"
 
@@ -155,7 +189,7 @@ class MicroserviceDetail(generics.RetrieveAPIView):
         OpenApiParameter("microservice", OpenApiTypes.STR),
     ]
 )
-class ChangeRequestListCreate(generics.ListAPIView):
+class ChangeRequestListCreate(IdempotentPostMixin, generics.ListAPIView):
     serializer_class = s.ChangeRequestSerializer
 
     def get_queryset(self):
@@ -211,14 +245,14 @@ def _visible_microservice(request: Request, name: str) -> Microservice:
         raise exceptions.NotFound("No such microservice.") from None
 
 
-class ChangeRequestDetail(generics.RetrieveAPIView):
+class ChangeRequestDetail(ETagMixin, generics.RetrieveAPIView):
     serializer_class = rs.ChangeRequestDetailSerializer
 
     def get_queryset(self):
         return _change_requests(self.request.user)
 
 
-class _ChangeRequestAction(generics.GenericAPIView):
+class _ChangeRequestAction(IdempotentPostMixin, generics.GenericAPIView):
     """POST /api/change-requests/<id>/<action>/: 404 if unseen, then the service decides."""
 
     serializer_class = s.EmptySerializer
@@ -311,7 +345,7 @@ class ChangeRequestCancel(_ChangeRequestAction):
 # --- Runs --------------------------------------------------------------------------------------
 
 
-class RunDetail(generics.RetrieveAPIView):
+class RunDetail(ETagMixin, generics.RetrieveAPIView):
     serializer_class = s.RunSerializer
 
     def get_serializer_context(self) -> dict[str, Any]:

@@ -40,7 +40,9 @@ def notify_verification_failed(
 ) -> None:
     """Tell the requester and security which probes failed, once the result is committed."""
     from provisioning.notifications.tasks import send_email
+    from provisioning.notifications.webhooks import webhook_verification_failed
 
+    webhook_verification_failed(workspace=workspace, failing=failing)
     recipients = sorted({*requester_of(workspace, run), *security_recipients()})
     if not recipients:
         return

@@ -27,6 +27,8 @@ from provisioning.models import (
     Workspace,
     WorkspaceStatus,
 )
+from provisioning.notifications.changes import notify_change_request_status
+from provisioning.notifications.webhooks import webhook_change_request_status
 from provisioning.permissions import can_edit_microservice, can_review
 from provisioning.selectors import (
     change_request_latest_plans,
@@ -67,6 +69,8 @@ def _move(change: ChangeRequest, *, allowed: tuple[str, ...], to: str) -> None:
             f"it cannot become {ChangeStatus(to).label}."
         )
     change.status = to
+    webhook_change_request_status(change=change, status=to)
+    notify_change_request_status(change=change, status=to)
 
 
 def change_request_create(
@@ -264,12 +268,17 @@ def _after_plans(change: ChangeRequest) -> None:
         )
         if moved:
             change.status = ChangeStatus.PLANNED
+            webhook_change_request_status(change=change, status=ChangeStatus.PLANNED)
             _auto_approve_if_no_new_access(change)
+            # After the auto-approval, so reviewers are asked only when a human must decide.
+            notify_change_request_status(change=change, status=ChangeStatus.PLANNED)
         return
     # A plan failed: back to the author, who fixes the spec (or asks an admin) and resubmits.
-    ChangeRequest.objects.filter(pk=change.pk, status=ChangeStatus.SUBMITTED).update(
+    if ChangeRequest.objects.filter(pk=change.pk, status=ChangeStatus.SUBMITTED).update(
         status=ChangeStatus.DRAFT
-    )
+    ):
+        webhook_change_request_status(change=change, status=ChangeStatus.DRAFT)
+        notify_change_request_status(change=change, status="plan_failed")
     audit_record(actor=None, action="change_request.plan_failed", obj=change)
 
 
@@ -479,9 +488,11 @@ def _after_applies(change: ChangeRequest, *, stale: bool) -> None:
             _move(change, allowed=(ChangeStatus.APPLYING,), to=ChangeStatus.APPLIED)
             _record_live_spec(change)
         return
-    ChangeRequest.objects.filter(pk=change.pk, status=ChangeStatus.APPLYING).update(
+    if ChangeRequest.objects.filter(pk=change.pk, status=ChangeStatus.APPLYING).update(
         status=ChangeStatus.FAILED
-    )
+    ):
+        webhook_change_request_status(change=change, status=ChangeStatus.FAILED)
+        notify_change_request_status(change=change, status=ChangeStatus.FAILED)
     audit_record(actor=None, action="change_request.failed", obj=change)
 
 

@@ -29,6 +29,7 @@ from provisioning.models import (
     RunStatus,
     Workspace,
 )
+from provisioning.notifications.webhooks import webhook_run_finished
 from provisioning.redaction import redact_data, redact_text, secret_values
 from provisioning.services.audit import audit_record
 from provisioning.terraform import process
@@ -131,6 +132,7 @@ def run_finish(
             obj=run,
             data={"kind": run.kind, "error": error[:500]},
         )
+        webhook_run_finished(run=run)
     return bool(done)
 
 
