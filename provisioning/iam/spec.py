@@ -18,6 +18,11 @@ DYNAMODB_KEY_TYPES = ("S", "N", "B")
 DYNAMODB_BILLING_MODES = ("PAY_PER_REQUEST", "PROVISIONED")
 MAX_SERVICE_ACCOUNTS = 10
 MAX_RESOURCES = 20
+# How physical names are joined (provisioning.iam.naming): 1 = the single-dash names of workspaces
+# applied before the upgrade (kept so Terraform does not replace them), 2 = ``--`` joins.
+NAME_SCHEME_LEGACY = 1
+NAME_SCHEME_CURRENT = 2
+NAME_SCHEMES = (NAME_SCHEME_LEGACY, NAME_SCHEME_CURRENT)
 
 
 class SpecError(ValueError):
@@ -61,6 +66,8 @@ class WorkspaceSpec:
     resources: tuple[ResourceSpec, ...]  # in the order given; builders sort
     # The installation's constant S3 bucket name suffix (settings.S3_BUCKET_NAME_SUFFIX).
     bucket_suffix: str = ""
+    # The workspace's naming scheme (Workspace.name_scheme); spec files default to the current one.
+    name_scheme: int = NAME_SCHEME_CURRENT
 
 
 class _Errors:
@@ -90,7 +97,15 @@ def parse_workspace_spec(data: Any, *, catalog: Catalog | None = None) -> Worksp
         err,
         "",
         data,
-        {"microservice", "namespace", "service_accounts", "cluster", "resources", "bucket_suffix"},
+        {
+            "microservice",
+            "namespace",
+            "service_accounts",
+            "cluster",
+            "resources",
+            "bucket_suffix",
+            "name_scheme",
+        },
     )
     name = _required_str(err, data, "microservice")
     namespace = _required_str(err, data, "namespace")
@@ -105,9 +120,10 @@ def parse_workspace_spec(data: Any, *, catalog: Catalog | None = None) -> Worksp
     resources = _parse_resources(err, data.get("resources"), catalog)
     bucket_suffix = data.get("bucket_suffix", "")
     err.check("bucket_suffix", v.validate_bucket_suffix, bucket_suffix)
+    name_scheme = _parse_name_scheme(err, data.get("name_scheme", NAME_SCHEME_CURRENT))
     if err.errors:
         raise SpecError(err.errors)
-    spec = WorkspaceSpec(name, namespace, accounts, cluster, resources, bucket_suffix)
+    spec = WorkspaceSpec(name, namespace, accounts, cluster, resources, bucket_suffix, name_scheme)
     _check_derived_names(err, spec)
     if err.errors:
         raise SpecError(err.errors)
@@ -117,6 +133,18 @@ def parse_workspace_spec(data: Any, *, catalog: Catalog | None = None) -> Worksp
 def _refuse_unknown(err: _Errors, path: str, data: dict, known: set[str]) -> None:
     for key in sorted(set(data) - known):
         err.add(f"{path}{key}", f"Unknown field '{key}'; allowed: {', '.join(sorted(known))}.")
+
+
+def _parse_name_scheme(err: _Errors, value: Any) -> int:
+    if isinstance(value, bool) or value not in NAME_SCHEMES:
+        err.add(
+            "name_scheme",
+            f"'name_scheme' must be {NAME_SCHEME_LEGACY} (single-dash names of a workspace applied "
+            f"before the upgrade) or {NAME_SCHEME_CURRENT} ('--' joins); leave it out for "
+            f"{NAME_SCHEME_CURRENT}.",
+        )
+        return NAME_SCHEME_CURRENT
+    return int(value)
 
 
 def _required_str(err: _Errors, data: dict, key: str, path: str = "") -> str | None:
