@@ -155,3 +155,41 @@ def test_a_name_a_legacy_workspace_holds_is_refused_to_another_legacy_workspace(
         )
     [message] = exc.value.errors["resources[0].name"]
     assert "'demo-orders-x-items' is held by microservice 'orders'" in message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrating_over_an_existing_workspace_keeps_its_names(developer, team, cluster):
+    """The real migration run over a database that already holds an applied workspace."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    change = register_orders(developer, team, cluster)
+    workspace = Workspace.objects.create(
+        microservice=change.microservice,
+        cluster=cluster,
+        status=WorkspaceStatus.APPLIED,
+        role_arn="arn:aws:iam::111122223333:role/irsa/demo-orders",
+        kms_alias="alias/irsa/demo-orders",
+        resource_arns={
+            "dynamodb_table/orders": "arn:aws:dynamodb:eu-west-1:1:table/demo-orders-orders"
+        },
+    )
+    run = Run.objects.create(
+        workspace=workspace, kind=RunKind.APPLY, status=RunStatus.SUCCEEDED, spec={"x": 1}
+    )
+    MigrationExecutor(connection).migrate([("provisioning", "0004_review_verification_recovery")])
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())  # back to the latest schema
+
+    workspace.refresh_from_db()
+    assert workspace.name_scheme == NameScheme.LEGACY
+    assert Run.objects.get(pk=run.pk).spec == {"x": 1, "name_scheme": 1}
+    assert set(workspace.physical_names.values_list("kind", "name")) == {
+        ("iam_role", "demo-orders"),
+        ("kms_alias", "alias/irsa/demo-orders"),
+        ("dynamodb_table", "demo-orders-orders"),
+    }
+    other = register_orders(
+        developer, team, cluster, name="billing", service_accounts=["billing"]
+    ).microservice
+    assert Workspace.objects.create(microservice=other, cluster=cluster).name_scheme == 2

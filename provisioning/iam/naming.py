@@ -16,9 +16,9 @@ constant suffix keeps the mapping injective.
 
 Workspaces applied before ``--`` joins (``name_scheme`` 1, set by migration 0005 for every workspace
 that existed) keep their single-dash names and no bucket suffix: renaming a table, bucket, role or
-alias makes Terraform replace it, so an upgrade would delete data. Their names stay unique through
-the ``PhysicalName`` claims (and a legacy name never contains ``--``, so it can never equal a
-current one).
+alias makes Terraform replace it, so an upgrade would delete data. Single-dash joins are not
+injective (and pre-upgrade parts may contain ``--``): legacy names stay unique only through the
+``PhysicalName`` claims, which every scheme's names are checked against.
 """
 
 from __future__ import annotations
@@ -94,6 +94,8 @@ def resource_name_of(spec: WorkspaceSpec, kind: str, physical: str) -> str | Non
     if not physical.startswith(prefix) or not physical.endswith(suffix):
         return None
     name = physical[len(prefix) : len(physical) - len(suffix)]
+    if spec.name_scheme == NAME_SCHEME_LEGACY:
+        return name or None
     return name if name and SEPARATOR not in name else None
 
 

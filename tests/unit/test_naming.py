@@ -215,3 +215,16 @@ def test_scheme_2_is_the_default_and_derives_the_new_names():
 def test_only_scheme_1_or_2_is_accepted(scheme):
     [message] = errors_of(spec_with(name_scheme=scheme))["name_scheme"]
     assert "must be 1" in message and "or 2" in message
+
+
+def test_a_legacy_workspace_keeps_names_with_double_hyphens():
+    # Before the upgrade '--' was allowed inside names; refusing it now would force a rename,
+    # and a renamed table is a replaced table.
+    resources = copy.deepcopy(REFERENCE["resources"])
+    resources[0]["name"] = "orders--v2"
+    spec = parse_workspace_spec(spec_with(resources=resources, name_scheme=1))
+    assert naming.physical_name(spec, spec.resources[0]) == "dev-eu-orders-orders--v2"
+    assert naming.resource_name_of(spec, "dynamodb_table", "dev-eu-orders-orders--v2") == (
+        "orders--v2"
+    )
+    assert "contains '--'" in errors_of(spec_with(resources=resources))["resources[0].name"][0]
