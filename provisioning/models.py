@@ -230,6 +230,13 @@ class WorkspaceStatus(models.TextChoices):
     DESTROYED = "destroyed", "Destroyed"
 
 
+class NameScheme(models.IntegerChoices):
+    """How the workspace's physical names are joined (provisioning.iam.naming)."""
+
+    LEGACY = 1, "Legacy (cluster-service-resource)"
+    CURRENT = 2, "Current (cluster--service--resource)"
+
+
 class VerificationStatus(models.TextChoices):
     UNVERIFIED = "unverified", "Not verified"
     VERIFIED = "verified", "Verified"
@@ -262,6 +269,11 @@ class Workspace(models.Model):
     verified_at = models.DateTimeField(null=True, blank=True)
     # What AWS holds for this workspace (by the portal's tags and names) that its state does not.
     reconciliation = models.JSONField(default=dict, blank=True)
+    # Fixed for the workspace's life: workspaces applied before '--' joins keep their names
+    # (renaming would make Terraform replace tables, buckets, role and alias).
+    name_scheme = models.PositiveSmallIntegerField(
+        choices=NameScheme.choices, default=NameScheme.CURRENT
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

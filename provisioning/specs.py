@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 
 from provisioning.iam.spec import WorkspaceSpec, parse_workspace_spec
-from provisioning.models import Cluster, Environment
+from provisioning.models import Cluster, Environment, Microservice, NameScheme, Workspace
 
 
 def cluster_spec_data(cluster: Cluster) -> dict[str, str]:
@@ -26,7 +26,10 @@ def workspace_spec_data(
     service_accounts: list[str],
     resources: list[dict[str, Any]],
     cluster: Cluster,
+    name_scheme: int,
 ) -> dict[str, Any]:
+    """``name_scheme`` is the workspace's (``workspace_name_scheme``): a workspace applied before
+    the upgrade must keep deriving its legacy names."""
     return {
         "microservice": microservice,
         "namespace": namespace,
@@ -35,7 +38,20 @@ def workspace_spec_data(
         "cluster": cluster_spec_data(cluster),
         # Stored with every run's spec, so a run always renders the names it was planned with.
         "bucket_suffix": settings.S3_BUCKET_NAME_SUFFIX,
+        "name_scheme": name_scheme,
     }
+
+
+def workspace_name_scheme(*, microservice: Microservice | None, cluster: Cluster) -> int:
+    """The naming scheme of the service's workspace in ``cluster``; current for a new one."""
+    if microservice is None or microservice.pk is None:
+        return NameScheme.CURRENT
+    scheme = (
+        Workspace.objects.filter(microservice=microservice, cluster=cluster)
+        .values_list("name_scheme", flat=True)
+        .first()
+    )
+    return NameScheme.CURRENT if scheme is None else scheme
 
 
 def _with_defaults(resource: dict[str, Any], cluster: Cluster) -> dict[str, Any]:

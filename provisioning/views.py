@@ -47,7 +47,7 @@ from provisioning.services.changes import (
 from provisioning.services.microservices import microservice_register
 from provisioning.services.runs import RunConflict
 from provisioning.services.ui_support import change_request_decommission
-from provisioning.specs import build_workspace_spec
+from provisioning.specs import build_workspace_spec, workspace_name_scheme
 
 # Cancel is offered while not applying; the service decides, this only hides a useless button.
 CANCELLABLE = tuple(s for s in OPEN_CHANGE_STATUSES if s != ChangeStatus.APPLYING)
@@ -120,6 +120,7 @@ def _preview(
             service_accounts=spec["service_accounts"],
             resources=spec["resources"],
             cluster=cluster,
+            name_scheme=workspace_name_scheme(microservice=microservice, cluster=cluster),
         )
     except SpecError as exc:
         return {"cluster": cluster, "errors": exc.errors}

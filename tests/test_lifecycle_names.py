@@ -195,6 +195,7 @@ def test_decommission_after_a_failed_first_apply_plans_with_the_attempted_spec(
         service_accounts=["orders"],
         resources=RESOURCES,
         cluster=cluster,
+        name_scheme=2,
     )
     Run.objects.create(
         workspace=workspace, kind=RunKind.APPLY, status=RunStatus.FAILED, spec=attempted
@@ -237,6 +238,7 @@ def test_tables_in_production_clusters_are_protected_by_default(developer, team)
         service_accounts=["o"],
         resources=[table],
         cluster=prod,
+        name_scheme=2,
     )
     assert protected["resources"][0]["settings"]["deletion_protection"] is True
     plain = workspace_spec_data(
@@ -245,6 +247,7 @@ def test_tables_in_production_clusters_are_protected_by_default(developer, team)
         service_accounts=["o"],
         resources=[table],
         cluster=dev,
+        name_scheme=2,
     )
     assert plain["resources"][0]["settings"]["deletion_protection"] is False
     explicit = {**table, "settings": {"deletion_protection": False}}
@@ -254,6 +257,7 @@ def test_tables_in_production_clusters_are_protected_by_default(developer, team)
         service_accounts=["o"],
         resources=[explicit],
         cluster=prod,
+        name_scheme=2,
     )
     assert chosen["resources"][0]["settings"]["deletion_protection"] is False
     assert parse_workspace_spec(protected).resources[0].settings["deletion_protection"] is True

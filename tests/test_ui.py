@@ -68,6 +68,7 @@ def plan(change, cluster, *, sha="a" * 64, status=RunStatus.SUCCEEDED) -> Run:
             service_accounts=change.spec["service_accounts"],
             resources=change.spec["resources"],
             cluster=cluster,
+            name_scheme=2,
         ),
         plan_sha256=sha if status == RunStatus.SUCCEEDED else "",
         plan_summary=PLAN_SUMMARY if status == RunStatus.SUCCEEDED else {},

@@ -13,28 +13,45 @@ probably unique and hides the service in the console. ``--`` costs two character
 S3 bucket names are global across all AWS accounts, so the installation appends a constant suffix
 (``S3_BUCKET_NAME_SUFFIX``, e.g. ``-111122223333``) carried in the spec as ``bucket_suffix``; a
 constant suffix keeps the mapping injective.
+
+Workspaces applied before ``--`` joins (``name_scheme`` 1, set by migration 0005 for every workspace
+that existed) keep their single-dash names and no bucket suffix: renaming a table, bucket, role or
+alias makes Terraform replace it, so an upgrade would delete data. Single-dash joins are not
+injective (and pre-upgrade parts may contain ``--``): legacy names stay unique only through the
+``PhysicalName`` claims, which every scheme's names are checked against.
 """
 
 from __future__ import annotations
 
-from provisioning.iam.spec import ResourceSpec, WorkspaceSpec
+from provisioning.iam.spec import NAME_SCHEME_LEGACY, ResourceSpec, WorkspaceSpec
 
 ROLE_PATH = "/irsa/"
 SEPARATOR = "--"
+LEGACY_SEPARATOR = "-"
 # A KMS key id is a UUID (36 characters); previews use this stand-in until the key exists, and the
 # size checks use it too so they are exact for the real key.
 PENDING_KEY_ID = "<key-id-assigned-on-apply>"
 _SIZE_STAND_IN_KEY_ID = "00000000-0000-0000-0000-000000000000"
 
 
+def separator(spec: WorkspaceSpec) -> str:
+    """What joins the parts of the workspace's names: ``-`` for a legacy workspace."""
+    return LEGACY_SEPARATOR if spec.name_scheme == NAME_SCHEME_LEGACY else SEPARATOR
+
+
+def bucket_suffix(spec: WorkspaceSpec) -> str:
+    """Legacy buckets were created before the installation suffix existed and keep their names."""
+    return "" if spec.name_scheme == NAME_SCHEME_LEGACY else spec.bucket_suffix
+
+
 def workspace_slug(spec: WorkspaceSpec) -> str:
     """Cluster and microservice: unique per workspace, used as the prefix of every physical name."""
-    return f"{spec.cluster.name}{SEPARATOR}{spec.microservice}"
+    return f"{spec.cluster.name}{separator(spec)}{spec.microservice}"
 
 
 def resource_name_prefix(spec: WorkspaceSpec) -> str:
     """What every table and bucket name of the workspace starts with."""
-    return f"{workspace_slug(spec)}{SEPARATOR}"
+    return f"{workspace_slug(spec)}{separator(spec)}"
 
 
 def role_name(spec: WorkspaceSpec) -> str:
@@ -62,17 +79,23 @@ def size_check_kms_key_arn(spec: WorkspaceSpec) -> str:
 def physical_name(spec: WorkspaceSpec, resource: ResourceSpec) -> str:
     name = f"{resource_name_prefix(spec)}{resource.name}"
     if resource.kind == "s3_bucket":
-        return f"{name}{spec.bucket_suffix}"
+        return f"{name}{bucket_suffix(spec)}"
     return name
 
 
 def resource_name_of(spec: WorkspaceSpec, kind: str, physical: str) -> str | None:
-    """The resource name a physical name of this workspace was derived from, or None."""
+    """The resource name a physical name of this workspace was derived from, or None.
+
+    For a legacy workspace the answer is only a candidate: ``dev-orders-line-items`` may be the
+    table ``line-items`` of ``orders`` or ``items`` of ``orders-line``; callers decide by tags or
+    by the exact names of the spec (``reconcile._ours_by_name``)."""
     prefix = resource_name_prefix(spec)
-    suffix = spec.bucket_suffix if kind == "s3_bucket" else ""
+    suffix = bucket_suffix(spec) if kind == "s3_bucket" else ""
     if not physical.startswith(prefix) or not physical.endswith(suffix):
         return None
     name = physical[len(prefix) : len(physical) - len(suffix)]
+    if spec.name_scheme == NAME_SCHEME_LEGACY:
+        return name or None
     return name if name and SEPARATOR not in name else None
 
 

@@ -6,6 +6,7 @@ with a path to the offending field (``resources[1].name``) and a message that sa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,11 @@ DYNAMODB_KEY_TYPES = ("S", "N", "B")
 DYNAMODB_BILLING_MODES = ("PAY_PER_REQUEST", "PROVISIONED")
 MAX_SERVICE_ACCOUNTS = 10
 MAX_RESOURCES = 20
+# How physical names are joined (provisioning.iam.naming): 1 = the single-dash names of workspaces
+# applied before the upgrade (kept so Terraform does not replace them), 2 = ``--`` joins.
+NAME_SCHEME_LEGACY = 1
+NAME_SCHEME_CURRENT = 2
+NAME_SCHEMES = (NAME_SCHEME_LEGACY, NAME_SCHEME_CURRENT)
 
 
 class SpecError(ValueError):
@@ -61,6 +67,8 @@ class WorkspaceSpec:
     resources: tuple[ResourceSpec, ...]  # in the order given; builders sort
     # The installation's constant S3 bucket name suffix (settings.S3_BUCKET_NAME_SUFFIX).
     bucket_suffix: str = ""
+    # The workspace's naming scheme (Workspace.name_scheme); spec files default to the current one.
+    name_scheme: int = NAME_SCHEME_CURRENT
 
 
 class _Errors:
@@ -90,24 +98,32 @@ def parse_workspace_spec(data: Any, *, catalog: Catalog | None = None) -> Worksp
         err,
         "",
         data,
-        {"microservice", "namespace", "service_accounts", "cluster", "resources", "bucket_suffix"},
+        {
+            "microservice",
+            "namespace",
+            "service_accounts",
+            "cluster",
+            "resources",
+            "bucket_suffix",
+            "name_scheme",
+        },
     )
+    name_scheme = _parse_name_scheme(err, data.get("name_scheme", NAME_SCHEME_CURRENT))
+    part = _part_validator(name_scheme)
     name = _required_str(err, data, "microservice")
     namespace = _required_str(err, data, "namespace")
     if name is not None:
-        err.check(
-            "microservice", lambda x: v.validate_portal_name(x, what="microservice name"), name
-        )
+        err.check("microservice", lambda x: part(x, what="microservice name"), name)
     if namespace is not None:
         err.check("namespace", lambda x: v.validate_dns1123_label(x, what="namespace"), namespace)
     accounts = _parse_service_accounts(err, data.get("service_accounts"))
-    cluster = _parse_cluster(err, data.get("cluster"))
-    resources = _parse_resources(err, data.get("resources"), catalog)
+    cluster = _parse_cluster(err, data.get("cluster"), part)
+    resources = _parse_resources(err, data.get("resources"), catalog, part)
     bucket_suffix = data.get("bucket_suffix", "")
     err.check("bucket_suffix", v.validate_bucket_suffix, bucket_suffix)
     if err.errors:
         raise SpecError(err.errors)
-    spec = WorkspaceSpec(name, namespace, accounts, cluster, resources, bucket_suffix)
+    spec = WorkspaceSpec(name, namespace, accounts, cluster, resources, bucket_suffix, name_scheme)
     _check_derived_names(err, spec)
     if err.errors:
         raise SpecError(err.errors)
@@ -117,6 +133,25 @@ def parse_workspace_spec(data: Any, *, catalog: Catalog | None = None) -> Worksp
 def _refuse_unknown(err: _Errors, path: str, data: dict, known: set[str]) -> None:
     for key in sorted(set(data) - known):
         err.add(f"{path}{key}", f"Unknown field '{key}'; allowed: {', '.join(sorted(known))}.")
+
+
+def _parse_name_scheme(err: _Errors, value: Any) -> int:
+    if isinstance(value, bool) or value not in NAME_SCHEMES:
+        err.add(
+            "name_scheme",
+            f"'name_scheme' must be {NAME_SCHEME_LEGACY} (single-dash names of a workspace applied "
+            f"before the upgrade) or {NAME_SCHEME_CURRENT} ('--' joins); leave it out for "
+            f"{NAME_SCHEME_CURRENT}.",
+        )
+        return NAME_SCHEME_CURRENT
+    return int(value)
+
+
+def _part_validator(name_scheme: int) -> Callable[..., None]:
+    """The rule for cluster, microservice and resource names. The ``--`` ban is what keeps the
+    current names injective; legacy names were never joined by ``--`` and a pre-upgrade name that
+    contains it must stay valid (renaming a resource replaces it). The claims keep them unique."""
+    return v.validate_dns1123_label if name_scheme == NAME_SCHEME_LEGACY else v.validate_portal_name
 
 
 def _required_str(err: _Errors, data: dict, key: str, path: str = "") -> str | None:
@@ -148,7 +183,7 @@ def _parse_service_accounts(err: _Errors, value: Any) -> tuple[str, ...]:
     return tuple(sorted(str(sa) for sa in value))
 
 
-def _parse_cluster(err: _Errors, value: Any) -> ClusterSpec | None:
+def _parse_cluster(err: _Errors, value: Any, part: Callable[..., None]) -> ClusterSpec | None:
     if not isinstance(value, dict):
         err.add("cluster", "'cluster' is required: {name, account_id, region, oidc_provider_arn}.")
         return None
@@ -158,7 +193,7 @@ def _parse_cluster(err: _Errors, value: Any) -> ClusterSpec | None:
         for k in ("name", "account_id", "region", "oidc_provider_arn")
     }
     checks = {
-        "name": lambda x: v.validate_portal_name(x, what="cluster name"),
+        "name": lambda x: part(x, what="cluster name"),
         "account_id": v.validate_account_id,
         "region": v.validate_region,
         "oidc_provider_arn": v.validate_oidc_provider_arn,
@@ -184,7 +219,9 @@ def _parse_cluster(err: _Errors, value: Any) -> ClusterSpec | None:
     return ClusterSpec(**fields)
 
 
-def _parse_resources(err: _Errors, value: Any, catalog: Catalog) -> tuple[ResourceSpec, ...]:
+def _parse_resources(
+    err: _Errors, value: Any, catalog: Catalog, part: Callable[..., None]
+) -> tuple[ResourceSpec, ...]:
     if not isinstance(value, list):
         err.add("resources", "'resources' must be a list of {kind, name, access} objects.")
         return ()
@@ -198,7 +235,7 @@ def _parse_resources(err: _Errors, value: Any, catalog: Catalog) -> tuple[Resour
     parsed: list[ResourceSpec] = []
     seen: set[tuple[str, str]] = set()
     for i, item in enumerate(value):
-        resource = _parse_resource(err, f"resources[{i}]", item, catalog)
+        resource = _parse_resource(err, f"resources[{i}]", item, catalog, part)
         if resource is None:
             continue
         if (resource.kind, resource.name) in seen:
@@ -212,7 +249,9 @@ def _parse_resources(err: _Errors, value: Any, catalog: Catalog) -> tuple[Resour
     return tuple(parsed)
 
 
-def _parse_resource(err: _Errors, path: str, item: Any, catalog: Catalog) -> ResourceSpec | None:
+def _parse_resource(
+    err: _Errors, path: str, item: Any, catalog: Catalog, part: Callable[..., None]
+) -> ResourceSpec | None:
     if not isinstance(item, dict):
         err.add(path, "Each resource must be an object {kind, name, access}.")
         return None
@@ -234,7 +273,7 @@ def _parse_resource(err: _Errors, path: str, item: Any, catalog: Catalog) -> Res
         )
         access = None
     if name is not None:
-        err.check(f"{path}.name", lambda x: v.validate_portal_name(x, what="resource name"), name)
+        err.check(f"{path}.name", lambda x: part(x, what="resource name"), name)
     raw_settings = item.get("settings", {})
     if kind is None or access is None or name is None:
         return None

@@ -13,7 +13,7 @@ from provisioning.iam.spec import SpecError
 from provisioning.models import Cluster, Microservice, Team
 from provisioning.selectors.namespaces import namespace_conflicts
 from provisioning.selectors.review import account_neighbours, workspace_live_spec
-from provisioning.specs import build_workspace_spec
+from provisioning.specs import build_workspace_spec, workspace_name_scheme
 
 
 def microservice_dry_run(
@@ -46,6 +46,7 @@ def microservice_dry_run(
             service_accounts=service_accounts,
             resources=resources,
             cluster=cluster,
+            name_scheme=workspace_name_scheme(microservice=existing, cluster=cluster),
         )
         for cluster in clusters
     ]

@@ -41,7 +41,7 @@ from provisioning.services.audit import audit_record
 from provisioning.services.microservices import free_text_errors
 from provisioning.services.names import physical_names_claim
 from provisioning.services.runs import run_enqueue
-from provisioning.specs import build_workspace_spec, workspace_spec_data
+from provisioning.specs import build_workspace_spec, workspace_name_scheme, workspace_spec_data
 
 logger = logging.getLogger(__name__)
 NO_NEW_ACCESS = "no_new_access"
@@ -161,6 +161,7 @@ def _validate_for_clusters(
             service_accounts=spec["service_accounts"],
             resources=spec["resources"],
             cluster=cluster,
+            name_scheme=workspace_name_scheme(microservice=microservice, cluster=cluster),
         )
         taken = physical_name_conflicts(spec=workspace_spec, microservice=microservice)
         if taken:
@@ -204,6 +205,7 @@ def _enqueue_plans(change: ChangeRequest, actor: Any) -> list[Run]:
             service_accounts=change.spec["service_accounts"],
             resources=change.spec["resources"],
             cluster=cluster,
+            name_scheme=workspace.name_scheme,
         )
         physical_names_claim(workspace=workspace, spec=parse_workspace_spec(data))
         runs.append(

@@ -12,6 +12,7 @@ from provisioning.models import (
     ChangeRequest,
     Cluster,
     Microservice,
+    NameScheme,
     Team,
 )
 from provisioning.selectors import namespace_conflicts
@@ -54,6 +55,7 @@ def microservice_register(
             service_accounts=service_accounts,
             resources=resources,
             cluster=cluster,
+            name_scheme=NameScheme.CURRENT,  # a new service: no workspace has names yet
         )
         taken = physical_name_conflicts(spec=spec, microservice=None)
         if taken:

@@ -156,3 +156,75 @@ def test_a_trailing_newline_fails_every_name_rule(validator, value):
     validator(value.rstrip("\n"))  # the same value without it passes
     with pytest.raises(ValidationError):
         validator(value)
+
+
+# --- name schemes: workspaces applied before '--' joins keep their names ----------------------
+
+GOLDEN = Path(__file__).parents[2] / "tests" / "golden"
+KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def legacy_golden(name: str) -> dict:
+    """The golden policy as it was before '--' joins (the files then held these exact names)."""
+    text = (GOLDEN / f"reference_{name}.json").read_text()
+    return json.loads(text.replace("dev-eu--orders--", "dev-eu-orders-").replace("--", "-"))
+
+
+def test_scheme_1_derives_exactly_the_old_names():
+    spec = parse_workspace_spec(spec_with(name_scheme=1, bucket_suffix="-111122223333"))
+    assert spec.name_scheme == 1
+    assert naming.role_name(spec) == "dev-eu-orders"
+    assert naming.role_arn(spec) == "arn:aws:iam::111122223333:role/irsa/dev-eu-orders"
+    assert naming.kms_alias(spec) == "alias/irsa/dev-eu-orders"
+    # Buckets predating the installation suffix keep their names too.
+    assert naming.all_physical_names(spec) == [
+        ("iam_role", "dev-eu-orders"),
+        ("kms_alias", "alias/irsa/dev-eu-orders"),
+        ("dynamodb_table", "dev-eu-orders-orders"),
+        ("s3_bucket", "dev-eu-orders-invoices"),
+    ]
+    assert naming.resource_name_of(spec, "s3_bucket", "dev-eu-orders-invoices") == "invoices"
+    assert naming.resource_name_of(spec, "dynamodb_table", "dev-eu--orders--orders") is None
+
+
+def test_scheme_1_policies_match_the_pre_upgrade_golden_files():
+    from provisioning.iam.policies import build_identity_policy, build_key_policy
+
+    spec = parse_workspace_spec(spec_with(name_scheme=1))
+    identity = build_identity_policy(spec, key_arn=KEY_ARN)
+    assert identity == legacy_golden("identity_policy")
+    assert "arn:aws:dynamodb:eu-west-1:111122223333:table/dev-eu-orders-orders" in json.dumps(
+        identity
+    )
+    assert build_key_policy(spec, key_arn=KEY_ARN) == legacy_golden("key_policy")
+
+
+def test_scheme_2_is_the_default_and_derives_the_new_names():
+    for data in (spec_with(bucket_suffix="-1"), spec_with(bucket_suffix="-1", name_scheme=2)):
+        spec = parse_workspace_spec(data)
+        assert spec.name_scheme == 2
+        assert naming.all_physical_names(spec) == [
+            ("iam_role", "dev-eu--orders"),
+            ("kms_alias", "alias/irsa/dev-eu--orders"),
+            ("dynamodb_table", "dev-eu--orders--orders"),
+            ("s3_bucket", "dev-eu--orders--invoices-1"),
+        ]
+
+
+@pytest.mark.parametrize("scheme", [0, 3, "1", True, None, 1.5])
+def test_only_scheme_1_or_2_is_accepted(scheme):
+    [message] = errors_of(spec_with(name_scheme=scheme))["name_scheme"]
+    assert "must be 1" in message and "or 2" in message
+
+
+def test_a_legacy_workspace_keeps_names_with_double_hyphens():
+    # Before the upgrade '--' was allowed inside names; refusing it now would force a rename,
+    # and a renamed table is a replaced table.
+    resources = copy.deepcopy(REFERENCE["resources"])
+    resources[0]["name"] = "orders--v2"
+    spec = parse_workspace_spec(spec_with(resources=resources, name_scheme=1))
+    assert naming.physical_name(spec, spec.resources[0]) == "dev-eu-orders-orders--v2"
+    assert naming.resource_name_of(spec, "dynamodb_table", "dev-eu-orders-orders--v2") == (
+        "orders--v2"
+    )
+    assert "contains '--'" in errors_of(spec_with(resources=resources))["resources[0].name"][0]
