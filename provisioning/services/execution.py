@@ -19,6 +19,7 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
+from provisioning.aws import AccountSession, session_for_cluster
 from provisioning.iam.spec import SpecError, parse_workspace_spec
 from provisioning.models import (
     Decision,
@@ -161,7 +162,7 @@ def _plan(job: _Job) -> None:
         summary["data_at_risk"] = _step(
             run,
             "data at risk",
-            lambda: data_at_risk(show=result.show, region=_region(run)),
+            lambda: data_at_risk(show=result.show, aws=_account(run, "preflight")),
         )
         if refusals := protected_refusals(summary["data_at_risk"]):
             raise TerraformError("Refused: " + " ".join(refusals) + " Nothing was destroyed.")
@@ -182,15 +183,18 @@ def _plan(job: _Job) -> None:
 
 def _preflight(run: Run, show: dict[str, Any]) -> None:
     """A plan that would create a name AWS already holds fails here, before any apply."""
-    taken = _step(run, "preflight", lambda: preflight_taken_names(show=show, region=_region(run)))
+    taken = _step(
+        run, "preflight", lambda: preflight_taken_names(show=show, aws=_account(run, "preflight"))
+    )
     if taken:
         raise TerraformError(
             "Pre-flight: " + " ".join(taken) + " Nothing was created; the plan was discarded."
         )
 
 
-def _region(run: Run) -> str:
-    return (run.spec.get("cluster") or {}).get("region", "")
+def _account(run: Run, purpose: str) -> AccountSession:
+    """The run's cluster's account, through its deployment role when it names one."""
+    return session_for_cluster(run.workspace.cluster, purpose=purpose, run_id=run.pk)
 
 
 def _apply(job: _Job) -> None:
@@ -272,7 +276,8 @@ def _record_outputs(workspace_id: int, outputs: dict[str, Any], *, destroyed: bo
         kept = {}
         if workspace.kms_key_arn:  # scheduled for deletion, not gone: say until when
             kept[PENDING] = key_pending_deletion(
-                key_arn=workspace.kms_key_arn, region=workspace.cluster.region
+                key_arn=workspace.kms_key_arn,
+                aws=session_for_cluster(workspace.cluster, purpose="reconcile"),
             )
         Workspace.objects.filter(pk=workspace_id).update(
             status=WorkspaceStatus.DESTROYED,

@@ -8,9 +8,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from provisioning.aws import AccountSession, error_code, session_for_cluster
 from provisioning.models import Workspace
 from provisioning.services.audit import audit_record
-from provisioning.verification.aws import error_code, worker_client
 
 PENDING = "kms_key_pending_deletion"
 
@@ -19,10 +19,10 @@ class KeyRestoreRefused(Exception):
     """The key cannot be restored; the message says why."""
 
 
-def key_pending_deletion(*, key_arn: str, region: str) -> dict[str, Any]:
+def key_pending_deletion(*, key_arn: str, aws: AccountSession) -> dict[str, Any]:
     """What the inventory keeps of a key a destroy scheduled for deletion."""
     try:
-        meta = worker_client("kms", region=region).describe_key(KeyId=key_arn)["KeyMetadata"]
+        meta = aws.client("kms").describe_key(KeyId=key_arn)["KeyMetadata"]
     except ClientError as exc:
         return {"arn": key_arn, "state": error_code(exc) or "unknown", "deletion_date": None}
     date = meta.get("DeletionDate")
@@ -38,7 +38,7 @@ def workspace_key_restore(*, actor: Any, workspace: Workspace) -> None:
     pending = (workspace.outputs or {}).get(PENDING) or {}
     if not pending.get("arn"):
         raise KeyRestoreRefused(f"{workspace} has no KMS key pending deletion.")
-    kms = worker_client("kms", region=workspace.cluster.region)
+    kms = session_for_cluster(workspace.cluster, purpose="reconcile").client("kms")
     key_id = pending["arn"].rsplit("/", 1)[-1]  # AWS takes either; moto only the id here
     try:
         kms.cancel_key_deletion(KeyId=key_id)

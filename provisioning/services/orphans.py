@@ -12,29 +12,32 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from provisioning.aws import AccountSession, session_for_cluster
 from provisioning.iam import naming
 from provisioning.models import Cluster, PhysicalName, Workspace, WorkspaceStatus
 from provisioning.services.audit import audit_record
 from provisioning.services.reconcile import GONE_KEY_STATES
-from provisioning.verification.aws import worker_client
 
 logger = logging.getLogger(__name__)
 
 
 def orphans_sweep() -> list[dict[str, str]]:
-    """List the orphans of every region the clusters use; audit them per cluster."""
+    """List the orphans in every cluster's account (through its deployment role, when it names
+    one); audit them per cluster. Clusters sharing an account and region are listed once."""
     held = _held()
     found: list[dict[str, str]] = []
-    for region in sorted(set(Cluster.objects.values_list("region", flat=True))):
-        orphans = [*_orphan_roles(region, held), *_orphan_keys(region, held)]
-        found += orphans
+    seen: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for cluster in Cluster.objects.order_by("name"):
+        place = (cluster.account_id, cluster.region)
+        if place not in seen:
+            aws = session_for_cluster(cluster, purpose="audit")
+            seen[place] = [*_orphan_roles(aws, held), *_orphan_keys(aws, held)]
+            found += seen[place]
+        orphans = seen[place]
         if not orphans:
             continue
-        logger.warning("orphans in %s: %s", region, [o["id"] for o in orphans])
-        for cluster in Cluster.objects.filter(region=region):
-            audit_record(
-                actor=None, action="orphans.reported", obj=cluster, data={"orphans": orphans}
-            )
+        logger.warning("orphans for cluster %s: %s", cluster.name, [o["id"] for o in orphans])
+        audit_record(actor=None, action="orphans.reported", obj=cluster, data={"orphans": orphans})
     return found
 
 
@@ -45,8 +48,8 @@ def _held() -> set[str]:
     return held
 
 
-def _orphan_roles(region: str, held: set[str]) -> list[dict[str, str]]:
-    iam, found = worker_client("iam", region=region), []
+def _orphan_roles(aws: AccountSession, held: set[str]) -> list[dict[str, str]]:
+    iam, found = aws.client("iam"), []
     for page in iam.get_paginator("list_roles").paginate(PathPrefix=naming.ROLE_PATH):
         for role in page["Roles"]:
             if role["Arn"] not in held and role["RoleName"] not in held:
@@ -54,8 +57,8 @@ def _orphan_roles(region: str, held: set[str]) -> list[dict[str, str]]:
     return found
 
 
-def _orphan_keys(region: str, held: set[str]) -> list[dict[str, str]]:
-    kms, found = worker_client("kms", region=region), []
+def _orphan_keys(aws: AccountSession, held: set[str]) -> list[dict[str, str]]:
+    kms, found = aws.client("kms"), []
     for page in kms.get_paginator("list_keys").paginate():
         for key in page["Keys"]:
             meta = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]

@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from provisioning.verification.aws import error_code, worker_client
+from provisioning.aws import AccountSession, error_code
 
 _FREE_CODES = {
     "aws_s3_bucket": {"404", "NoSuchBucket", "NotFound"},
@@ -42,13 +42,13 @@ def planned_creations(show: dict[str, Any]) -> list[tuple[str, str, str]]:
     return found
 
 
-def preflight_taken_names(*, show: dict[str, Any], region: str) -> list[str]:
+def preflight_taken_names(*, show: dict[str, Any], aws: AccountSession) -> list[str]:
     """A message per name the plan would create that AWS already holds."""
     clients: dict[str, Any] = {}
 
     def client(service: str) -> Any:
         if service not in clients:
-            clients[service] = worker_client(service, region=region)
+            clients[service] = aws.client(service)
         return clients[service]
 
     messages = []
@@ -99,7 +99,7 @@ def _alias_exists(kms: Any, name: str) -> bool:
 MAX_LISTED_OBJECTS = 1000
 
 
-def data_at_risk(*, show: dict[str, Any], region: str) -> list[dict[str, Any]]:
+def data_at_risk(*, show: dict[str, Any], aws: AccountSession) -> list[dict[str, Any]]:
     """What each table and bucket the plan deletes holds: items and bytes (DescribeTable, which
     AWS refreshes about every six hours), object versions (one bounded listing)."""
     found: list[dict[str, Any]] = []
@@ -112,16 +112,16 @@ def data_at_risk(*, show: dict[str, Any], region: str) -> list[dict[str, Any]]:
         before = body.get("before") or {}
         entry = {"address": change.get("address", ""), "kind": _WHAT[kind]}
         if kind == "aws_dynamodb_table":
-            entry.update(_table_contents(before.get("name", ""), region))
+            entry.update(_table_contents(before.get("name", ""), aws))
         else:
-            entry.update(_bucket_contents(before.get("bucket", ""), region))
+            entry.update(_bucket_contents(before.get("bucket", ""), aws))
         found.append(entry)
     return found
 
 
-def _table_contents(name: str, region: str) -> dict[str, Any]:
+def _table_contents(name: str, aws: AccountSession) -> dict[str, Any]:
     try:
-        table = worker_client("dynamodb", region=region).describe_table(TableName=name)["Table"]
+        table = aws.client("dynamodb").describe_table(TableName=name)["Table"]
     except ClientError as exc:
         return {"name": name, "error": error_code(exc) or "unreadable"}
     return {
@@ -132,8 +132,8 @@ def _table_contents(name: str, region: str) -> dict[str, Any]:
     }
 
 
-def _bucket_contents(name: str, region: str) -> dict[str, Any]:
-    s3 = worker_client("s3", region=region)
+def _bucket_contents(name: str, aws: AccountSession) -> dict[str, Any]:
+    s3 = aws.client("s3")
     try:
         page = s3.list_object_versions(Bucket=name, MaxKeys=MAX_LISTED_OBJECTS)
     except ClientError as exc:

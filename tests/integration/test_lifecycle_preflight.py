@@ -99,6 +99,7 @@ def test_the_sweep_reports_roles_and_keys_no_workspace_holds(
 def test_a_key_pending_deletion_shows_its_date_and_an_admin_restores_it(
     tf_settings, sandbox, demo_aws, unique_name, client, developer, team
 ):
+    from provisioning.aws import session_for_cluster
     from provisioning.models import AuditEvent
     from provisioning.services.keys import (
         PENDING,
@@ -117,7 +118,9 @@ def test_a_key_pending_deletion_shows_its_date_and_an_admin_restores_it(
     kms = admin_client(sandbox, "kms")
     key = kms.create_key()["KeyMetadata"]
     kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=30)
-    pending = key_pending_deletion(key_arn=key["Arn"], region=demo_aws.region)
+    pending = key_pending_deletion(
+        key_arn=key["Arn"], aws=session_for_cluster(cluster, purpose="reconcile")
+    )
     assert pending["state"] == "PendingDeletion" and pending["deletion_date"]
     workspace = Workspace.objects.create(
         microservice=MicroserviceFactory(name=unique_name, team=team),
