@@ -133,7 +133,7 @@ def test_plan_apply_change_destroy_through_the_worker(worker, workspace, demo_aw
     assert apply.status == RunStatus.SUCCEEDED, apply.error
     workspace.refresh_from_db()
     assert workspace.status == WorkspaceStatus.APPLIED
-    assert workspace.role_arn.endswith(f":role/irsa/demo-{workspace.microservice.name}")
+    assert workspace.role_arn.endswith(f":role/irsa/demo--{workspace.microservice.name}")
     assert workspace.kms_key_arn.startswith("arn:aws:kms:us-east-1:")
     assert set(workspace.resource_arns) == {"dynamodb_table/orders", "s3_bucket/invoices"}
 
