@@ -80,7 +80,6 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Oversize bodies → 413, control characters in the address → 400 (before any query runs).
     "provisioning.middleware.RequestGuardMiddleware",
-    "provisioning.api.errors.RequestTooLargeMiddleware",  # API bodies over the limit: JSON 413
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -248,6 +247,7 @@ SPECTACULAR_SETTINGS = {
         "WorkspaceStatusEnum": "provisioning.models.WorkspaceStatus",
         "ChangeStatusEnum": "provisioning.models.ChangeStatus",
         "RunStatusEnum": "provisioning.models.RunStatus",
+        "EventsEnum": "provisioning.notifications.models.WebhookEvent",
     },
     "PREPROCESSING_HOOKS": ["provisioning.api.schema.only_v1"],
     "POSTPROCESSING_HOOKS": [

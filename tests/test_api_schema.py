@@ -10,16 +10,19 @@ import json
 import pytest
 import schemathesis
 from django.core import signals
+from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
-from portal.wsgi import application
 from provisioning.services.tokens import api_token_create
 from tests import test_ui
 
+# The portal's WSGI handler without portal/wsgi.py's real-AWS start-up guard: the tests' AWS is
+# the sandbox, set per test.
+application = get_wsgi_application()
 change = test_ui.change
 applied = test_ui.applied
 

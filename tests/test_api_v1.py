@@ -86,7 +86,7 @@ class TestErrorContract:
         settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
         client.force_login(developer)
         response = post(client, f"{V1}/dry-run/", {"padding": "x" * 2000})
-        assert response.status_code == 413 and "limit is 1000" in response.json()["detail"]
+        assert response.status_code == 413 and "larger than 1000 bytes" in response.json()["detail"]
 
     def test_wrong_method_and_media_type_are_json(self, client, developer):
         client.force_login(developer)

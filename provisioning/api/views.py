@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
@@ -176,8 +176,17 @@ class MicroserviceDetail(ETagMixin, generics.RetrieveAPIView):
         return _microservices(self.request.user)
 
     def get_object(self) -> Microservice:
-        # Names repeat once a decommissioned service's name is reused: show the live one.
-        return _visible_microservice(self.request, self.kwargs["name"])
+        # Names repeat once a decommissioned service's name is reused: show the live one (from
+        # the annotated queryset, which carries the service's `state`).
+        found = (
+            self.get_queryset()
+            .filter(name=self.kwargs["name"])
+            .order_by(F("decommissioned_at").desc(nulls_first=True), "-pk")
+            .first()
+        )
+        if found is None:
+            raise exceptions.NotFound("No such microservice.")
+        return found
 
 
 # --- Change requests ---------------------------------------------------------------------------

@@ -57,6 +57,9 @@ def _load(path: Path) -> dict[str, Any]:
 
 class Command(BaseCommand):
     help = "Lint an IAM policy file (identity, trust or KMS key policy); exits 1 on a high finding."
+    # An offline tool (no AWS, no database): the deployment checks (e.g. "no real AWS without a
+    # permissions boundary") are for the processes that act, not for a preview.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("file", type=Path, help="path to the policy JSON file")

@@ -16,6 +16,9 @@ from provisioning.iam.spec import SpecError, parse_workspace_spec
 
 class Command(BaseCommand):
     help = "Print the IAM/KMS policies for a workspace spec file (format: docs/spec.md)."
+    # An offline tool (no AWS, no database): the deployment checks (e.g. "no real AWS without a
+    # permissions boundary") are for the processes that act, not for a preview.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("spec", type=Path, help="path to the spec JSON file")
