@@ -52,5 +52,7 @@ def _content_length(request: HttpRequest) -> int:
 
 def _refusal(request: HttpRequest, status: int, message: str) -> HttpResponse:
     if request.path.startswith("/api/") or "json" in request.META.get("HTTP_ACCEPT", ""):
-        return JsonResponse({"detail": message}, status=status)
+        # The API's error contract (docs/api.md): 400 bodies list what to change per field.
+        body = {"errors": {"address": [message]}} if status == 400 else {"detail": message}
+        return JsonResponse(body, status=status)
     return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")

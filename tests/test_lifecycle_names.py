@@ -139,7 +139,7 @@ class TestValidationHoles:
         client.force_login(developer)
         response = client.get(reverse("api-change-requests"), {"microservice": "or\x00ders"})
         assert response.status_code == 400
-        assert "control character" in response.json()["detail"]
+        assert "control character" in response.json()["errors"]["address"][0]
         page = client.get(reverse("home"), {"q": "\x00"})
         assert page.status_code == 400
 

@@ -123,3 +123,7 @@ def _errors(method: str, operation: dict[str, Any]) -> None:
         operation["parameters"] = parameters
     else:
         operation.pop("parameters", None)
+    # Every operation: a control character (NUL...) in the address is refused before any view.
+    responses.setdefault(
+        "400", _answer(ERRORS, "A control character in the address (`errors.address`).")
+    )
