@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
@@ -183,9 +184,17 @@ def _plan(job: _Job) -> None:
 
 def _preflight(run: Run, show: dict[str, Any]) -> None:
     """A plan that would create a name AWS already holds fails here, before any apply."""
-    taken = _step(
-        run, "preflight", lambda: preflight_taken_names(show=show, aws=_account(run, "preflight"))
-    )
+    try:
+        taken = _step(
+            run,
+            "preflight",
+            lambda: preflight_taken_names(show=show, aws=_account(run, "preflight")),
+        )
+    except (BotoCoreError, ClientError) as exc:
+        raise TerraformError(
+            f"Pre-flight: AWS could not be asked whether the plan's names are free ({exc}). "
+            "Nothing was created; plan again once AWS answers."
+        ) from None
     if taken:
         raise TerraformError(
             "Pre-flight: " + " ".join(taken) + " Nothing was created; the plan was discarded."

@@ -20,6 +20,7 @@ _FREE_CODES = {
     "aws_dynamodb_table": {"ResourceNotFoundException"},
     "aws_iam_role": {"NoSuchEntity"},
 }
+_DENIED = {"AccessDenied", "AccessDeniedException", "403"}
 _WHAT = {
     "aws_s3_bucket": "S3 bucket",
     "aws_dynamodb_table": "DynamoDB table",
@@ -83,6 +84,11 @@ def _exists(kind: str, name: str, client: Callable[[str], Any]) -> bool:
             return False
         if kind == "aws_s3_bucket" and error_code(exc) in {"403", "AccessDenied"}:
             return True  # someone else's bucket
+        if error_code(exc) in _DENIED:
+            # A deployment role scoped to the portal's own names may not read a name it does not
+            # hold yet (IAM authorizes GetRole of a missing role against its path-less ARN): the
+            # pre-flight cannot tell, and the apply would still fail clearly on a taken name.
+            return False
         raise
     return True
 
