@@ -184,10 +184,22 @@ def test_a_killed_terraform_fails_the_run_and_reconciliation_and_replan_recover(
 
     (plan,) = change_request_replan(actor=developer, change_request=change)
     assert wait_for_run(plan.pk).status == RunStatus.SUCCEEDED
-    change.refresh_from_db()
+    # A run is final a moment before its worker moves the change request on.
+    change = wait_until(
+        lambda: ChangeRequest.objects.filter(pk=change.pk, status=ChangeStatus.PLANNED).first(),
+        what="the change request to be planned",
+    )
     approve_as_shown(reviewer, change)
     apply = wait_for_run(change.runs.filter(kind=RunKind.APPLY).latest("pk").pk)
     assert apply.status == RunStatus.SUCCEEDED, apply.error
+    wait_until(
+        lambda: (
+            ChangeRequest.objects.filter(pk=change.pk)
+            .exclude(status=ChangeStatus.APPLYING)
+            .exists()
+        ),
+        what="the change request to leave applying",
+    )
     change.refresh_from_db()
     assert change.status == ChangeStatus.APPLIED
     assert_inventory_is_the_sandbox(workspace)
