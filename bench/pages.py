@@ -39,6 +39,7 @@ def setup_django() -> None:
             "DJANGO_SETTINGS_MODULE": "portal.settings",
             "SECRET_KEY": "bench-pages-only",
             "DEBUG": "0",
+            "SECURE_SSL_REDIRECT": "0",  # the test client speaks plain HTTP
             "ALLOWED_HOSTS": "testserver",
             "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
         }
@@ -159,7 +160,8 @@ def measure(users: dict[str, Any], repeat: int) -> dict[str, dict[str, float]]:
     queries: dict[str, int] = {}
     for name, role, url in PAGES:  # warm up, and count the queries once
         with CaptureQueriesContext(connection) as ctx:
-            assert clients[role].get(url).status_code == 200
+            first = clients[role].get(url)
+            assert first.status_code == 200, (url, first.status_code, first.get("Location"))
         queries[name] = len(ctx.captured_queries)
     for _ in range(repeat):  # pages interleaved, so a burst of load hits all of them alike
         for name, role, url in PAGES:
