@@ -13,7 +13,7 @@ makes the ``sts:AssumeRole`` call.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import boto3
@@ -54,14 +54,18 @@ class AccountSession:
     region: str
     endpoint_url: str | None
     role: DeploymentRole | None
+    # One client per service: making one loads its service model (~0.1 s each).
+    _clients: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def client(self, service: str) -> Any:
-        return self.session.client(
-            service,
-            region_name=self.region,
-            endpoint_url=self.endpoint_url,
-            config=CLIENT_CONFIG,
-        )
+        if service not in self._clients:
+            self._clients[service] = self.session.client(
+                service,
+                region_name=self.region,
+                endpoint_url=self.endpoint_url,
+                config=CLIENT_CONFIG,
+            )
+        return self._clients[service]
 
 
 def session_name(*, purpose: str, run_id: int | None = None) -> str:

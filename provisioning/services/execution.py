@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,8 @@ from provisioning.terraform.toolchain import ToolchainError
 from provisioning.verification.services import verification_after_apply
 
 logger = logging.getLogger(__name__)
+# The services the plan's pre-flight and data-at-risk checks call (provisioning.services.preflight).
+PREFLIGHT_SERVICES = ("s3", "dynamodb", "iam", "kms")
 POLICY_ATTRIBUTES = {
     "aws_iam_policy": "policy",
     "aws_iam_role": "assume_role_policy",
@@ -72,7 +75,7 @@ def run_execute(*, run_id: int) -> None:
     if not runs.run_claim(run_id=run_id):
         logger.info("run %s was already claimed; duplicate delivery ignored", run_id)
         return
-    run = Run.objects.select_related("workspace").get(pk=run_id)
+    run = Run.objects.select_related("workspace__cluster").get(pk=run_id)
     with runs.RunLog(run_id) as log:
         job = _Job(run=run, log=log)
         _guarded(job, lambda: _start(job))
@@ -82,7 +85,7 @@ def run_adopt(*, run_id: int, launched: Launched) -> None:
     """Finish a run whose worker died while its Terraform ran on: follow the command that
     worker started (from the start of its output) and record the result as ``run_execute``
     would. The caller has claimed the adoption (``runs.run_claim_adoption``)."""
-    run = Run.objects.select_related("workspace").get(pk=run_id)
+    run = Run.objects.select_related("workspace__cluster").get(pk=run_id)
     with runs.RunLog(run_id) as log:
         job = _Job(run=run, log=log)
 
@@ -96,7 +99,7 @@ def run_adopt(*, run_id: int, launched: Launched) -> None:
 
 def _start(job: _Job) -> None:
     run = job.run
-    job.runner = _open(run, job.log.write)
+    job.runner = _open(run, job.log.write, reuse=_parked_plan(run))
     workdir = str(job.runner.workdir)
     job.runner.tf.on_start = lambda launched: runs.run_record_process(
         run_id=run.pk, pid=launched.pid, workdir=workdir
@@ -126,7 +129,16 @@ def _guarded(job: _Job, body: Callable[[], None]) -> None:
             job.runner.cleanup()
 
 
-def _open(run: Run, sink: LogSink, *, workdir: Path | None = None) -> WorkspaceRunner:
+def _parked_plan(run: Run) -> Path | None:
+    """The directory its plan run parked, for an apply of a saved plan (there may be none)."""
+    from provisioning.terraform.context import parked_dir  # late: reads settings
+
+    return parked_dir(run.plan_run_id) if run.plan_run_id is not None else None
+
+
+def _open(
+    run: Run, sink: LogSink, *, workdir: Path | None = None, reuse: Path | None = None
+) -> WorkspaceRunner:
     from provisioning.terraform.context import open_workspace  # late: reads settings
 
     spec = parse_workspace_spec(run.spec)
@@ -139,6 +151,7 @@ def _open(run: Run, sink: LogSink, *, workdir: Path | None = None) -> WorkspaceR
         run_id=run.pk,
         # A drift check gives up on throttling quickly; the scheduler backs off the account.
         aws_max_retries=settings.DRIFT_AWS_MAX_RETRIES if run.kind == RunKind.DRIFT else None,
+        reuse=reuse,
     )
 
 
@@ -155,18 +168,25 @@ def _finish(job: _Job, **fields: Any) -> bool:
 
 def _plan(job: _Job) -> None:
     run, runner = job.run, job.runner
-    result = _step(run, "plan", lambda: runner.plan(destroy=run.destroy_plan))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The account's session and clients are made while Terraform plans (a second or so of
+        # Python work on a plan + apply otherwise spent after the plan, on the run's clock).
+        aws = pool.submit(_account_with_clients, run) if run.kind == RunKind.PLAN else None
+        result = _step(run, "plan", lambda: runner.plan(destroy=run.destroy_plan))
+    account = aws.result if aws is not None else lambda: _account(run, "preflight")
     if not run.destroy_plan:
-        _preflight(run, result.show)
+        _preflight(run, result.show, account)
     summary = {**result.summary, "policy_changes": policy_changes(result.show)}
     if run.destroy_plan:
         summary["data_at_risk"] = _step(
             run,
             "data at risk",
-            lambda: data_at_risk(show=result.show, aws=_account(run, "preflight")),
+            lambda: data_at_risk(show=result.show, aws=account()),
         )
         if refusals := protected_refusals(summary["data_at_risk"]):
             raise TerraformError("Refused: " + " ".join(refusals) + " Nothing was destroyed.")
+    if run.kind == RunKind.PLAN and result.has_changes:
+        _park(job)
     _finish(
         job,
         status=RunStatus.SUCCEEDED,
@@ -182,13 +202,21 @@ def _plan(job: _Job) -> None:
     _after(run)
 
 
-def _preflight(run: Run, show: dict[str, Any]) -> None:
+def _park(job: _Job) -> None:
+    """Before the run is final (an apply may be queued the moment it is): the apply of this
+    plan takes the initialised directory over and skips its ``init``."""
+    from provisioning.terraform.context import parked_dir  # late: reads settings
+
+    job.runner.park(parked_dir(job.run.pk))
+
+
+def _preflight(run: Run, show: dict[str, Any], account: Callable[[], AccountSession]) -> None:
     """A plan that would create a name AWS already holds fails here, before any apply."""
     try:
         taken = _step(
             run,
             "preflight",
-            lambda: preflight_taken_names(show=show, aws=_account(run, "preflight")),
+            lambda: preflight_taken_names(show=show, aws=account()),
         )
     except (BotoCoreError, ClientError) as exc:
         raise TerraformError(
@@ -199,6 +227,15 @@ def _preflight(run: Run, show: dict[str, Any]) -> None:
         raise TerraformError(
             "Pre-flight: " + " ".join(taken) + " Nothing was created; the plan was discarded."
         )
+
+
+def _account_with_clients(run: Run) -> AccountSession:
+    """The pre-flight's session with the clients it (and data at risk) will ask for. Runs in a
+    thread: the cluster row is read before, so the thread needs no database connection."""
+    aws = session_for_cluster(run.workspace.cluster, purpose="preflight", run_id=run.pk)
+    for service in PREFLIGHT_SERVICES:
+        aws.client(service)
+    return aws
 
 
 def _account(run: Run, purpose: str) -> AccountSession:

@@ -164,6 +164,12 @@ def runs_dir() -> Path:
     return work_root() / "runs"
 
 
+def parked_dir(plan_run_id: int) -> Path:
+    """Where a plan run leaves its initialised directory for its apply (``WorkspaceRunner.park``);
+    the run-directory sweep removes one nobody took within RUN_WORKDIR_MAX_AGE."""
+    return runs_dir() / f"plan{plan_run_id}-parked"
+
+
 def open_workspace(
     *,
     spec: WorkspaceSpec,
@@ -174,9 +180,11 @@ def open_workspace(
     purpose: str = "run",
     run_id: int | None = None,
     aws_max_retries: int | None = None,
+    reuse: Path | None = None,
 ) -> WorkspaceRunner:
     """A runner in a fresh working directory for this workspace's spec and state, or in the
-    given existing one (a dead worker's, whose Terraform is being adopted)."""
+    given existing one (a dead worker's, whose Terraform is being adopted), or in a parked plan
+    directory it takes over (``reuse``; a fresh one when that is gone)."""
     existing = workdir is not None
     if workdir is None:
         workdir = runs_dir() / f"{label or state_key}-{uuid.uuid4().hex[:8]}"
@@ -207,4 +215,5 @@ def open_workspace(
             else None
         ),
         existing=existing,
+        reuse=reuse,
     )

@@ -186,10 +186,23 @@ def follow(
                 stop(launched)
                 raise FollowTimeout(err.close())
             if not progressed:
-                time.sleep(POLL_SECONDS)
+                _pause(launched)
     finally:
         out.close()
         err.close()
+
+
+def _pause(launched: Launched) -> None:
+    """Wait for more output: the starter waits on its launcher, so the end of a command is seen
+    at once rather than up to a poll interval later (five commands a plan + apply); an adopter,
+    which holds no child to wait on, polls."""
+    if launched.process is None:
+        time.sleep(POLL_SECONDS)
+        return
+    try:
+        launched.process.wait(timeout=POLL_SECONDS)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 def stop(launched: Launched, *, grace: float = TERMINATE_GRACE_SECONDS) -> None:

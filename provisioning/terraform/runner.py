@@ -32,6 +32,8 @@ from provisioning.terraform.toolchain import terraform_env
 
 LogSink = Callable[[str], None]
 PLAN_FILE = "tfplan"
+# Written after a successful init: what it was done for (``_init_stamp``).
+INIT_STAMP = ".irsa-init"
 # Long enough to ride out another workspace's brief hold of the pg backend's creation lock; a
 # workspace truly locked by another run still fails (the database allows one active run each).
 DEFAULT_LOCK_TIMEOUT = "10s"
@@ -228,6 +230,7 @@ class WorkspaceRunner:
         lock_timeout: str = DEFAULT_LOCK_TIMEOUT,
         prepare_state: Callable[[], bool] | None = None,
         existing: bool = False,
+        reuse: Path | None = None,
     ):
         """``existing`` reopens a working directory a (dead) worker left, to adopt its Terraform.
 
@@ -239,6 +242,11 @@ class WorkspaceRunner:
         workspace's empty row is therefore created right after ``init`` (the backend's table
         exists by then), outside Terraform: a ``state push`` would cost a CLI call, and every
         Terraform command spends about half a second re-hashing the provider package first.
+
+        ``reuse`` names a parked plan directory (``park``) to take over for this run: it is
+        moved here atomically (so only one run can take it), its files are rendered afresh, and
+        ``init`` is skipped when it was initialised for the same Terraform and backend. Missing
+        (another host, swept, already taken) means a fresh directory, as without it.
         """
         if backend.kind == "pg" and prepare_state is None:
             raise ValueError("the pg backend needs prepare_state: see WorkspaceRunner.__init__")
@@ -247,11 +255,20 @@ class WorkspaceRunner:
         self.backend = backend
         self.version = toolchain.version
         self.lock_timeout = lock_timeout
+        self.parked = False
+        self.reused = not existing and reuse is not None and _take_parked(reuse, workdir)
+        self._init_stamp = _init_stamp(toolchain, backend)
         if not existing:
-            workdir.mkdir(parents=True, exist_ok=False)
+            if not self.reused:
+                workdir.mkdir(parents=True, exist_ok=False)
+                (workdir / "modules").symlink_to(modules_dir.resolve(), target_is_directory=True)
+            if self.reused:  # the plan run's rendering goes, all of it: this run renders its own
+                keep = {*files, ".terraform.lock.hcl", INIT_STAMP}
+                for path in workdir.iterdir():
+                    if path.is_file() and not path.is_symlink() and path.name not in keep:
+                        path.unlink()
             for name, text in files.items():
                 (workdir / name).write_text(text)
-            (workdir / "modules").symlink_to(modules_dir.resolve(), target_is_directory=True)
         env = terraform_env(
             cli_config=toolchain.cli_config,
             base=os.environ,
@@ -273,10 +290,18 @@ class WorkspaceRunner:
         )
 
     def init(self) -> None:
+        stamp = self.workdir / INIT_STAMP
+        if self.reused and stamp.is_file() and stamp.read_text() == self._init_stamp:
+            self.tf._sink(
+                "(the plan run's working directory, initialised for this Terraform and backend, "
+                "is reused: init skipped)"
+            )
+            return
         rc, out, err = self.tf.init(
             backend_config=dict(self.backend.options), var=None, input=False, reconfigure=IsFlagged
         )
         _raise_for(rc, "init", out + err)
+        stamp.write_text(self._init_stamp)
         if self._prepare_state is not None and self._prepare_state():
             self.tf._sink("(new workspace: an empty state row was created for it)")
 
@@ -359,8 +384,48 @@ class WorkspaceRunner:
         _raise_for(rc, "output", err)
         return {name: body.get("value") for name, body in json.loads(out or "{}").items()}
 
+    def park(self, target: Path) -> None:
+        """Keep this initialised directory for the apply of its plan (``reuse``), saving that
+        run an ``init``. Best effort: a directory that cannot be moved is removed as usual."""
+        try:
+            os.rename(self.workdir, target)
+        except OSError:
+            return
+        self.workdir, self.parked = target, True
+
     def cleanup(self) -> None:
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if not self.parked:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _take_parked(parked: Path, workdir: Path) -> bool:
+    """Move a parked directory to be this run's: rename is atomic, so of two runs reaching for
+    the same one only one gets it. The previous commands' files go: an adopter follows the last
+    command in ``.io``, which must be this run's."""
+    try:
+        os.rename(parked, workdir)
+    except OSError:
+        return False
+    shutil.rmtree(workdir / process.IO_DIR, ignore_errors=True)
+    (workdir / PLAN_FILE).unlink(missing_ok=True)  # the apply writes the approved bytes
+    return True
+
+
+def _init_stamp(toolchain: Toolchain, backend: BackendConfig) -> str:
+    """What an ``init`` depends on: the Terraform binary and version, the CLI config and the
+    backend settings (hashed: the options may hold a connection string)."""
+    body = json.dumps(
+        {
+            "binary": str(toolchain.binary),
+            "version": toolchain.version,
+            "cli_config": str(toolchain.cli_config),
+            "backend": backend.kind,
+            "options": sorted(dict(backend.options).items()),
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def _is_secret_name(name: str) -> bool:
