@@ -14,6 +14,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from moto.dynamodb.models import dynamodb_backends
 from moto.iam.models import get_account_id_from, iam_backends
 from moto.kms.models import kms_backends
 from moto.kms.utils import _deserialize_ciphertext_blob
@@ -200,6 +201,23 @@ def object_kms_key_id(bucket_name: str, key_name: str) -> str | None:
     if getattr(stored, "encryption", None) != "aws:kms":
         return None
     return getattr(stored, "kms_key_id", None)
+
+
+def table_customer_key_id(account_id: str, region: str, table_name: str) -> str | None:
+    """The customer managed KMS key a table is encrypted with; None for an unknown table, one
+    without SSE-KMS or one under the AWS managed aws/dynamodb key (which needs no grant)."""
+    table = dynamodb_backends[account_id][region].tables.get(table_name)
+    sse = getattr(table, "sse_specification", None) or {}
+    key_id = sse.get("KMSMasterKeyId") if sse.get("Enabled") is True else None
+    if not key_id:
+        return None
+    backend = kms_backends[account_id][region]
+    try:
+        raw_id = backend.any_id_to_key_id(str(key_id))
+    except (KeyError, TypeError, AttributeError):
+        return None
+    key = backend.keys.get(raw_id) if raw_id else None
+    return key.arn if key is not None and key.key_manager == "CUSTOMER" else None
 
 
 def entity_arns(prefix: str, kind: str) -> list[str]:

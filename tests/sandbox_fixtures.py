@@ -97,7 +97,7 @@ def provision_service(
         PolicyName="default",
         Policy=json.dumps(build_key_policy(spec, key_arn=key_arn)),
     )
-    _create_table(admin_client(sandbox, "dynamodb"), table)
+    _create_table(admin_client(sandbox, "dynamodb"), table, key_arn)
     _create_bucket(admin_client(sandbox, "s3"), bucket, key_arn)
     iam.create_role(
         RoleName=naming.role_name(spec),
@@ -113,10 +113,12 @@ def provision_service(
     return SandboxService(spec, naming.role_arn(spec), key_arn, table, bucket)
 
 
-def _create_table(dynamodb: Any, table: str) -> None:
+def _create_table(dynamodb: Any, table: str, key_arn: str) -> None:
+    """Encrypted with the service's own key, as the module makes it."""
     attribute = {"AttributeName": "id", "AttributeType": "S"}
     dynamodb.create_table(
         TableName=table,
+        SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key_arn},
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         AttributeDefinitions=[attribute, {"AttributeName": "status", "AttributeType": "S"}],
         GlobalSecondaryIndexes=[

@@ -167,10 +167,16 @@ def gather_targets(
         for r in rows
         if r.category == "own" and r.action == "s3:PutObject" and r.expected
     )
+    readable = sorted(
+        r.resource
+        for r in rows
+        if r.category == "own" and r.action == "dynamodb:GetItem" and r.expected
+    )
     return p.ProbeTargets(
         token=token,
         table_keys=_table_keys(tables, aws),
         own_buckets=tuple(dict.fromkeys(writable)),
+        own_tables=tuple(dict.fromkeys(readable)),
         bucket_policies=_bucket_policies(buckets, aws),
         account_id=spec.cluster.account_id,
         absent=_absent(rows, aws),

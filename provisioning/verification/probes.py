@@ -50,6 +50,7 @@ class ProbeTargets:
     token: str  # unique per verification: names the probe item, object and role
     table_keys: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # ARN: (name, S|N|B)
     own_buckets: tuple[str, ...] = ()  # own buckets the matrix lets the role PutObject into
+    own_tables: tuple[str, ...] = ()  # own table ARNs the matrix lets the role GetItem from
     bucket_policies: Mapping[str, str] = field(default_factory=dict)  # bucket: its policy JSON
     account_id: str = ""
     # Neighbours' keys and buckets that do not exist (any more) or cannot be used: nothing to
@@ -86,8 +87,10 @@ def last_segment(arn: str) -> str:
     return tail.split("/", 1)[-1] if tail.startswith(("table/", "key/", "role/")) else tail
 
 
-def probe_id(sa: str, category: str, action: str, resource: str) -> str:
-    return f"{sa}/{category}/{action}/{last_segment(resource)}"
+def probe_id(sa: str, category: str, action: str, resource: str, via: str = "") -> str:
+    """``a/own/kms:Decrypt/<key id>@dynamodb``: a key used through a service is its own probe."""
+    suffix = f"@{via.split('.', 1)[0]}" if via else ""
+    return f"{sa}/{category}/{action}/{last_segment(resource)}{suffix}"
 
 
 def bucket_of(arn: str) -> str:
@@ -111,7 +114,8 @@ def plan_probes(
             skipped.append(Skipped(row.category, row.action, row.resource, planned))
             continue
         op, args = planned
-        pid = probe_id(sa, row.category, row.action, row.resource)
+        via = str((row.context or {}).get("kms:ViaService", ""))
+        pid = probe_id(sa, row.category, row.action, row.resource, via)
         if pid in seen:
             continue
         seen.add(pid)
@@ -203,6 +207,16 @@ def _kms(row: MatrixRowLike, targets: ProbeTargets) -> tuple[str, dict[str, Any]
         key = f"{PROBE_PREFIX}/{targets.token}-kms"
         args = {"bucket": targets.own_buckets[0], "key": key, "key_id": row.resource}
         return "s3.put_object_sse_kms", args
+    if via.startswith("dynamodb.") and action == "Decrypt" and row.category == "own":
+        # DynamoDB decrypts the table key as the caller for every item operation on a table
+        # under this key: reading the probe item from an own table uses the key through it.
+        # (A neighbour's key through DynamoDB cannot be shown apart: its table refuses first.)
+        readable = [t for t in targets.own_tables if t in targets.table_keys]
+        if not readable:
+            return "no own table the role may read, to use the key through DynamoDB"
+        name, key_type = targets.table_keys[readable[0]]
+        args = {"table": last_segment(readable[0]), "key_name": name, "key_type": key_type}
+        return "dynamodb.get_item", {**args, "key_value": probe_key_value(key_type, targets.token)}
     if via:
         return f"no live call uses the key through {via} on its own"
     ops = {

@@ -116,7 +116,13 @@ def simulate_rows(
         outcome = SIMULATOR_DECISIONS.get(decision, "error")
         statements = [s.get("SourcePolicyId", "") for s in result.get("MatchedStatements", [])]
         probe = p.Probe(
-            p.probe_id("simulator", row.category, row.action, row.resource),
+            p.probe_id(
+                "simulator",
+                row.category,
+                row.action,
+                row.resource,
+                str((row.context or {}).get("kms:ViaService", "")),
+            ),
             "simulator",
             row.category,
             row.kind,

@@ -51,6 +51,39 @@ def denied(call: Callable[[], object]) -> tuple[str, int, str]:
 # --- DynamoDB ---------------------------------------------------------------------------------
 
 
+def test_own_table_is_refused_without_its_key_through_dynamodb(
+    sandbox: SandboxServer, sandbox_services: Services, sandbox_pod: Pod
+) -> None:
+    """A deny of kms:Decrypt through DynamoDB, attached by hand, closes the own table: every
+    item operation on a table under a customer managed key uses the key as the caller."""
+    iam, a = admin_client(sandbox, "iam"), sandbox_services["a"]
+    role = naming.role_name(a.spec)
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Action": "kms:Decrypt",
+                "Resource": a.key_arn,
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": "dynamodb.us-east-1.amazonaws.com"}
+                },
+            }
+        ],
+    }
+    dynamodb = sandbox_pod("a", "dynamodb")
+    iam.put_role_policy(RoleName=role, PolicyName="no-key", PolicyDocument=json.dumps(deny))
+    try:
+        code, _, message = denied(lambda: dynamodb.get_item(TableName=a.table, Key=KEY))
+        described = dynamodb.describe_table(TableName=a.table)["Table"]  # no item: no key
+    finally:
+        iam.delete_role_policy(RoleName=role, PolicyName="no-key")
+
+    assert code == "AccessDeniedException" and f"kms:Decrypt on resource: {a.key_arn}" in message
+    assert described["SSEDescription"]["KMSMasterKeyArn"] == a.key_arn
+    assert dynamodb.get_item(TableName=a.table, Key=KEY)["Item"]["id"] == {"S": "1"}
+
+
 def test_own_table_is_readable_and_writable_with_read_write(
     sandbox_services: Services, sandbox_pod: Pod
 ) -> None:
@@ -276,25 +309,37 @@ def test_assuming_another_role_with_the_pods_credentials_is_denied(
 def test_an_over_broad_policy_attached_by_hand_opens_the_neighbours_table(
     sandbox: SandboxServer, sandbox_services: Services, sandbox_pod: Pod
 ) -> None:
-    """The enforcement follows the role's live policies, so a proof cannot pass vacuously."""
+    """The enforcement follows the role's live policies, so a proof cannot pass vacuously.
+
+    What the broad policy opens is B's table itself (its description, no key needed); B's items
+    stay closed by B's key, whose key policy names only B's role, so even `kms:Decrypt` on `*`
+    in A's identity policy does not reach them (DynamoDB decrypts the table key as the caller)."""
     iam, a, b = admin_client(sandbox, "iam"), sandbox_services["a"], sandbox_services["b"]
     role = naming.role_name(a.spec)
     broad = {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}],
+        "Statement": [
+            {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"},
+            {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"},
+        ],
     }
     dynamodb = sandbox_pod("a", "dynamodb")
+    closed = denied(lambda: dynamodb.describe_table(TableName=b.table))[0]
     iam.put_role_policy(RoleName=role, PolicyName="by-hand", PolicyDocument=json.dumps(broad))
     try:
-        item = dynamodb.get_item(TableName=b.table, Key=KEY)["Item"]
+        described = dynamodb.describe_table(TableName=b.table)["Table"]
+        code, _, message = denied(lambda: dynamodb.get_item(TableName=b.table, Key=KEY))
         # The permissions boundary still caps what the broad policy grants.
         boundary_code = denied(lambda: dynamodb.delete_table(TableName=b.table))[0]
     finally:
         iam.delete_role_policy(RoleName=role, PolicyName="by-hand")
 
-    assert item["id"] == {"S": "1"}
+    assert closed == "AccessDeniedException"
+    assert described["TableName"] == b.table
+    assert code == "AccessDeniedException"
+    assert f"kms:Decrypt on resource: {b.key_arn}" in message
     assert boundary_code == "AccessDeniedException"
-    assert denied(lambda: dynamodb.get_item(TableName=b.table, Key=KEY))[0] == (
+    assert denied(lambda: dynamodb.describe_table(TableName=b.table))[0] == (
         "AccessDeniedException"
     )
 

@@ -182,8 +182,11 @@ def test_a_is_verified_live_after_its_apply(applied):
         "s3:GetObject",
         "s3:ListBucket",
         "kms:GenerateDataKey",  # through S3 with SSE-KMS and A's own key
+        "kms:Decrypt",  # through DynamoDB: A's table is under A's key
     }
     assert all(p["actual"] == "allowed" for p in own)
+    key_id = a.kms_key_arn.rsplit("/", 1)[1]
+    assert probes[f"{A}/own/kms:Decrypt/{key_id}@dynamodb"]["actual"] == "allowed"
     sensitive = {p["action"] for p in probes.values() if p["category"] == "sensitive"}
     assert sensitive >= {
         "dynamodb:DeleteTable",
@@ -229,7 +232,8 @@ def admin(service: str, sandbox):
 
 @pytest.fixture
 def overbroad(applied, sandbox):
-    """A policy attached to A's role by hand: read on B's table, as a careless admin would."""
+    """A policy attached to A's role by hand: read on B's table, as a careless admin would.
+    B's items stay closed (B's key policy names only B's role); B's table description opens."""
     a, b = applied["a"], applied["b"]
     iam = admin("iam", sandbox)
     role = a.role_arn.rsplit("/", 1)[1]
@@ -238,14 +242,14 @@ def overbroad(applied, sandbox):
         "Statement": [
             {
                 "Effect": "Allow",
-                "Action": ["dynamodb:GetItem"],
+                "Action": ["dynamodb:DescribeTable", "dynamodb:GetItem"],
                 "Resource": [b.resource_arns["dynamodb_table/stock"]],
             }
         ],
     }
     iam.put_role_policy(RoleName=role, PolicyName="by-hand", PolicyDocument=json.dumps(document))
     table = b.resource_arns["dynamodb_table/stock"].rsplit("/", 1)[1]
-    yield f"{A}/neighbour/dynamodb:GetItem/{table}"
+    yield f"{A}/neighbour/dynamodb:DescribeTable/{table}"
     iam.delete_role_policy(RoleName=role, PolicyName="by-hand")
 
 
@@ -260,8 +264,11 @@ def test_negative_control_an_overbroad_policy_fails_the_live_verification(
     a = applied["a"]
     result = workspace_verify(workspace=a)
     assert result["failed"] == [overbroad]
-    failing = probes_of(Workspace.objects.get(pk=a.pk))[overbroad]
+    probes = probes_of(Workspace.objects.get(pk=a.pk))
+    failing = probes[overbroad]
     assert (failing["expected"], failing["actual"]) == ("denied", "allowed")
+    item = probes[overbroad.replace("dynamodb:DescribeTable", "dynamodb:GetItem")]
+    assert (item["actual"], item["ok"]) == ("denied", True)  # B's key still refuses A
     a.refresh_from_db()
     assert a.verification_status == VerificationStatus.FAILED
     event = AuditEvent.objects.filter(

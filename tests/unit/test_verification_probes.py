@@ -19,6 +19,7 @@ BUCKET = "arn:aws:s3:::demo-a-files"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1111"
 OTHER_KEY = "arn:aws:kms:us-east-1:123456789012:key/2222"
 S3_VIA = {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+DYNAMODB_VIA = {"kms:ViaService": "dynamodb.us-east-1.amazonaws.com"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ TARGETS = p.ProbeTargets(
     token="abc123def456",
     table_keys={TABLE: ("order_id", "S"), OTHER_TABLE: ("sku", "N")},
     own_buckets=("demo-a-files",),
+    own_tables=(TABLE,),
     bucket_policies={"demo-a-files": '{"Version": "2012-10-17"}'},
 )
 
@@ -106,6 +108,31 @@ def test_own_key_is_probed_through_s3_and_a_neighbour_key_directly():
     assert ops[KEY][0] == "s3.put_object_sse_kms" and ops[KEY][1]["bucket"] == "demo-a-files"
     assert ops[OTHER_KEY] == ("kms.generate_data_key", {"key_id": OTHER_KEY})
     assert [s.action for s in skipped] == ["kms:Decrypt"]
+
+
+def test_own_key_through_dynamodb_is_probed_by_reading_an_own_table_under_it():
+    """One probe per (key, action, service): the same action directly or through S3 is another."""
+    probes, skipped = plan(
+        Row("own", "kms_key", "kms:Decrypt", KEY, True, DYNAMODB_VIA),
+        Row("own", "kms_key", "kms:GenerateDataKey", KEY, True, S3_VIA),
+        Row("own", "kms_key", "kms:GenerateDataKey", KEY, True, DYNAMODB_VIA),
+        Row("neighbour", "kms_key", "kms:Decrypt", OTHER_KEY, False, DYNAMODB_VIA),
+    )
+    by_id = {x.id: x for x in probes}
+    through = by_id["orders/own/kms:Decrypt/1111@dynamodb"]
+    assert through.op == "dynamodb.get_item" and through.expected
+    assert through.args["table"] == "demo-a-orders" and through.args["key_name"] == "order_id"
+    assert "orders/own/kms:GenerateDataKey/1111@s3" in by_id
+    on_its_own = "no live call uses the key through dynamodb.us-east-1.amazonaws.com on its own"
+    assert [(s.action, s.resource, s.reason) for s in skipped] == [
+        ("kms:GenerateDataKey", KEY, on_its_own),
+        ("kms:Decrypt", OTHER_KEY, on_its_own),  # B's table would refuse before B's key
+    ]
+    no_table = p.ProbeTargets(token="abc123def456", table_keys=TARGETS.table_keys)
+    _, skipped = p.plan_probes(
+        [Row("own", "kms_key", "kms:Decrypt", KEY, True, DYNAMODB_VIA)], sa="o", targets=no_table
+    )
+    assert skipped[0].reason == "no own table the role may read, to use the key through DynamoDB"
 
 
 def test_rows_without_an_honest_call_are_skipped_with_a_reason():
