@@ -119,7 +119,12 @@ def test_a_service_is_applied_to_two_accounts_through_their_deployment_roles(
         finished = wait_for_run(apply.pk, timeout=300)
         assert finished.status == RunStatus.SUCCEEDED, finished.log[-4000:]
         assert base_env.secret_access_key not in finished.log
+    # As for the plans: the runs are final a moment before the worker moves the request on.
+    deadline = time.monotonic() + 60
     change.refresh_from_db()
+    while change.status != ChangeStatus.APPLIED and time.monotonic() < deadline:
+        time.sleep(0.2)
+        change.refresh_from_db()
     assert change.status == ChangeStatus.APPLIED
 
     for cluster, account in zip(clusters, (first, second), strict=True):
