@@ -189,7 +189,8 @@ def main() -> None:
     args = parser.parse_args()
     setup_django()
     users = people()
-    log(f"load before: {load_average()}")
+    before = load_average()
+    log(f"load before: {before}")
     results = {}
     for count in (args.small, args.large):
         grow_to(count, users["developer"])
@@ -213,7 +214,10 @@ def main() -> None:
             ]
         )
     print("\n".join(machine_lines()))
-    print(f"- load average at the end: {load_average()}; {args.repeat} requests per page\n")
+    print(
+        f"- load average before the first page: {before}, at the end: {load_average()}; "
+        f"{args.repeat} requests per page\n"
+    )
     header = [
         "page",
         f"p50 ms ({args.small})",
