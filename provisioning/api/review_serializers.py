@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from provisioning.api.serializers import (
     ChangeRequestSerializer,
+    RefuseControlCharactersMixin,
     RefuseUnknownFieldsMixin,
     ResourceListField,
     _clusters_by_name,
@@ -124,7 +125,9 @@ class ChangeRequestDetailSerializer(ChangeRequestSerializer):
 # --- Dry run ------------------------------------------------------------------------------------
 
 
-class DryRunSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
+class DryRunSerializer(
+    RefuseControlCharactersMixin, RefuseUnknownFieldsMixin, serializers.Serializer
+):
     microservice = serializers.CharField(help_text="A new name, or one of your microservices.")
     team = serializers.CharField(
         required=False,

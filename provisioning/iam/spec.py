@@ -94,6 +94,10 @@ def parse_workspace_spec(data: Any, *, catalog: Catalog | None = None) -> Worksp
     err = _Errors()
     if not isinstance(data, dict):
         raise SpecError({"": ["The spec must be a JSON object."]})
+    # Before any rule sees the text: every string nested in the spec, keys too, whatever field.
+    hidden = v.control_character_errors(data)
+    if hidden:
+        raise SpecError(hidden)
     _refuse_unknown(
         err,
         "",
