@@ -18,6 +18,9 @@ from provisioning.validation import control_character, control_character_message
 
 KEY_TYPES = [(t, t) for t in DYNAMODB_KEY_TYPES]
 BILLING_MODES = [(m, m) for m in DYNAMODB_BILLING_MODES]
+# A table's protection flags: unset follows the cluster (on in prod), as in a spec file.
+PROTECTION_CHOICES = [("", "cluster default"), ("on", "on"), ("off", "off")]
+PROTECTION_FLAGS = ("deletion_protection", "point_in_time_recovery")
 FORMSET_PREFIX = "resources"
 _RESOURCE_PATH = re.compile(r"^resources\[(\d+)\](?:\.(.*))?$")
 
@@ -115,6 +118,8 @@ class ResourceForm(RefuseControlCharactersMixin, forms.Form):
     write_capacity = forms.IntegerField(
         required=False, min_value=0, widget=forms.NumberInput(attrs={"placeholder": "write"})
     )
+    deletion_protection = forms.ChoiceField(choices=PROTECTION_CHOICES, required=False)
+    point_in_time_recovery = forms.ChoiceField(choices=PROTECTION_CHOICES, required=False)
     versioning = forms.BooleanField(required=False, initial=True)
 
     def to_resource(self) -> dict[str, Any]:
@@ -134,6 +139,9 @@ class ResourceForm(RefuseControlCharactersMixin, forms.Form):
                 # Passed whenever given: the service says when one is missing or not allowed.
                 if d[cap] is not None or d["billing_mode"] == "PROVISIONED":
                     settings[cap] = d[cap]
+            for flag in PROTECTION_FLAGS:
+                if d[flag]:
+                    settings[flag] = d[flag] == "on"
         return {"kind": d["kind"], "name": d["name"], "access": d["access"], "settings": settings}
 
 
@@ -154,6 +162,10 @@ def resource_initial(resource: dict[str, Any]) -> dict[str, Any]:
         "read_capacity": settings.get("read_capacity"),
         "write_capacity": settings.get("write_capacity"),
         "versioning": settings.get("versioning", True),
+        **{
+            flag: {True: "on", False: "off"}.get(settings.get(flag), "")
+            for flag in PROTECTION_FLAGS
+        },
     }
 
 
@@ -169,6 +181,8 @@ _SETTINGS_FIELDS = {
     "settings.read_capacity": "read_capacity",
     "settings.write_capacity": "write_capacity",
     "settings.versioning": "versioning",
+    "settings.deletion_protection": "deletion_protection",
+    "settings.point_in_time_recovery": "point_in_time_recovery",
 }
 
 

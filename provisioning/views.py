@@ -31,7 +31,12 @@ from provisioning.models import (
     WorkspaceStatus,
 )
 from provisioning.permissions import can_approve, can_edit_microservice, is_reviewer
-from provisioning.review_display import matrix_view, policy_views, review_summary
+from provisioning.review_display import (
+    matrix_view,
+    policy_views,
+    protection_label,
+    review_summary,
+)
 from provisioning.selectors.dashboard import change_request_waiting_since
 from provisioning.services.changes import (
     BlockingFindingsError,
@@ -125,9 +130,14 @@ def _preview(
     except SpecError as exc:
         return {"cluster": cluster, "errors": exc.errors}
     document = render_policies(workspace, key_arn=key_arn)
+    settings_of = {(r.kind, r.name): r.settings for r in workspace.resources}
     return {
         "cluster": cluster,
         "document": document,
+        "resources": [
+            {**r, "protection": protection_label(r["kind"], settings_of[(r["kind"], r["name"])])}
+            for r in document["resources"]
+        ],
         "policies": {
             k: json.dumps(document[k], indent=2)
             for k in ("identity_policy", "trust_policy", "key_policy")

@@ -281,3 +281,12 @@ def test_the_register_page_shows_the_error_instead_of_a_500(client, developer, t
     assert response.status_code in (200, 400)
     assert "control character (U+0000)" in response.content.decode()
     assert not Microservice.objects.exists()
+
+
+@pytest.mark.parametrize("char", CONTROL)
+def test_a_token_name_with_a_control_character_is_a_400(client, developer, char):
+    """The profile page's token form is plain HTML: the service refuses the name."""
+    client.force_login(developer)
+    response = client.post(reverse("profile"), {"name": f"ci{char}", "days": "30"})
+    assert response.status_code == 400
+    assert f"U+{ord(char):04X}" in response.content.decode()

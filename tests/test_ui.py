@@ -10,6 +10,7 @@ from html import unescape
 import pytest
 from django.urls import reverse
 
+from provisioning.forms import resource_initial
 from provisioning.models import (
     ChangeRequest,
     ChangeStatus,
@@ -489,6 +490,24 @@ class TestProposeChange:
         assert response["Location"] == reverse("change-request-detail", args=[change.pk])
         assert change.status == ChangeStatus.DRAFT
         assert change.justification == "needs a cache table"
+
+    def test_a_table_s_protection_is_chosen_or_left_to_the_cluster(
+        self, client, developer, applied
+    ):
+        client.force_login(developer)
+        chosen = {
+            "resources-0-deletion_protection": "off",
+            "resources-0-point_in_time_recovery": "on",
+        }
+        client.post(self.url, propose_post(**chosen))
+        change = ChangeRequest.objects.get(kind="change")
+        settings = change.spec["resources"][0]["settings"]
+        assert settings["deletion_protection"] is False
+        assert settings["point_in_time_recovery"] is True
+        # Left unset (the row's initial), nothing goes in the spec: the cluster's default applies.
+        table = {"kind": "dynamodb_table", "name": "t", "access": "read"}
+        row = resource_initial({**table, "settings": {"point_in_time_recovery": True}})
+        assert row["point_in_time_recovery"] == "on" and row["deletion_protection"] == ""
 
     def test_spec_errors_are_shown_and_nothing_is_written(self, client, developer, applied):
         client.force_login(developer)

@@ -100,8 +100,18 @@ class ChangeSummarySerializer(serializers.Serializer):
     matrix_ok = serializers.BooleanField()
 
 
+class TableProtectionSerializer(serializers.Serializer):
+    cluster = serializers.CharField()
+    resource = serializers.CharField(help_text="The table's name in the spec.")
+    deletion_protection = serializers.BooleanField()
+    point_in_time_recovery = serializers.BooleanField()
+
+
 class ChangeReviewSerializer(serializers.Serializer):
     workspaces = WorkspaceReviewSerializer(many=True)
+    data_protection = TableProtectionSerializer(
+        many=True, help_text="Each table the plans keep, with its protection (prod: on)."
+    )
     summary = ChangeSummarySerializer(
         allow_null=True, help_text="Null until every plan has been analysed."
     )

@@ -52,6 +52,12 @@ class ResourceSettingsSerializer(serializers.Serializer):
     )
     read_capacity = serializers.IntegerField(min_value=1, max_value=40000, required=False)
     write_capacity = serializers.IntegerField(min_value=1, max_value=40000, required=False)
+    deletion_protection = serializers.BooleanField(
+        required=False, help_text="dynamodb_table; default true in prod clusters, else false"
+    )
+    point_in_time_recovery = serializers.BooleanField(
+        required=False, help_text="dynamodb_table; default true in prod clusters, else false"
+    )
     versioning = serializers.BooleanField(required=False, help_text="s3_bucket; default true")
 
 
