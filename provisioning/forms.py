@@ -279,6 +279,9 @@ class DecommissionForm(RefuseControlCharactersMixin, forms.Form):
         required=False,
         help_text="Why the service's role, key and resources can be destroyed.",
     )
+
+
+class DataLossConfirmForm(RefuseControlCharactersMixin, forms.Form):
     confirm_name = forms.CharField(
         max_length=63,
         required=False,  # the service says what to type when it is missing or wrong

@@ -528,24 +528,19 @@ class TestDecommission:
 
     def test_it_validates_ownership(self, client, outsider, applied):
         client.force_login(outsider)
-        assert (
-            client.post(self.url, {"justification": "gone", "confirm_name": "orders"}).status_code
-            == 404
-        )
+        assert client.post(self.url, {"justification": "gone"}).status_code == 404
         assert ChangeRequest.objects.count() == 1
 
     def test_it_creates_a_decommission_request(self, client, developer, applied):
         client.force_login(developer)
-        response = client.post(
-            self.url, {"justification": "replaced by billing", "confirm_name": "orders"}
-        )
+        response = client.post(self.url, {"justification": "replaced by billing"})
         change = ChangeRequest.objects.get(kind="decommission")
         assert response["Location"] == reverse("change-request-detail", args=[change.pk])
         assert change.spec["clusters"] == [] and change.spec["namespace"] == "shop"
 
     def test_it_needs_a_justification(self, client, developer, applied):
         client.force_login(developer)
-        response = client.post(self.url, {"justification": "", "confirm_name": "orders"})
+        response = client.post(self.url, {"justification": ""})
         assert response.context["form"].errors["justification"] == [
             "Say why the service needs this change."
         ]

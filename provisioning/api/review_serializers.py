@@ -18,6 +18,7 @@ from provisioning.api.serializers import (
 )
 from provisioning.models import ChangeRequest, Cluster, Team
 from provisioning.selectors import change_request_review, team_list_for_user
+from provisioning.selectors.data_loss import change_request_data_loss
 
 
 class FindingSerializer(serializers.Serializer):
@@ -118,14 +119,42 @@ class ChangeReviewSerializer(serializers.Serializer):
     blocking_findings = FindingSerializer(many=True)
 
 
+class DataAtRiskSerializer(serializers.Serializer):
+    cluster = serializers.CharField()
+    run = serializers.IntegerField(help_text="The plan run.")
+    entries = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Per table: `address`, `kind`, `name`, `action` (delete|replace), `items`, "
+        "`bytes`, `deletion_protection`; per bucket: `objects`, `bytes`, `truncated`; `error` "
+        "when the contents could not be read.",
+    )
+
+
+class DataLossSerializer(serializers.Serializer):
+    at_risk = DataAtRiskSerializer(many=True, help_text="What the plans delete, per cluster.")
+    required = serializers.BooleanField(help_text="The plans delete a table or bucket.")
+    confirmed = serializers.BooleanField(help_text="Confirmed for exactly the current plans.")
+    confirmed_by = serializers.CharField(allow_null=True)
+    confirmed_at = serializers.DateTimeField(allow_null=True)
+    pending = serializers.BooleanField(help_text="Required and not confirmed: no approval.")
+    waiting = serializers.BooleanField(
+        help_text="Planned and pending: POST .../confirm-data-loss/ is the requester's turn."
+    )
+
+
 class ChangeRequestDetailSerializer(ChangeRequestSerializer):
     """One change request with what its review shows (GET /api/change-requests/<id>/ and the
     answers of its actions); lists leave the review out."""
 
     review = serializers.SerializerMethodField()
+    data_loss = serializers.SerializerMethodField()
 
     class Meta(ChangeRequestSerializer.Meta):
-        fields = [*ChangeRequestSerializer.Meta.fields, "review"]
+        fields = [*ChangeRequestSerializer.Meta.fields, "review", "data_loss"]
+
+    @extend_schema_field(DataLossSerializer)
+    def get_data_loss(self, change: ChangeRequest) -> dict[str, Any]:
+        return DataLossSerializer(change_request_data_loss(change_request=change)).data
 
     @extend_schema_field(ChangeReviewSerializer)
     def get_review(self, change: ChangeRequest) -> dict[str, Any]:

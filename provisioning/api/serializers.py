@@ -183,12 +183,6 @@ class ChangeRequestCreateSerializer(
     justification = serializers.CharField(
         required=False, allow_blank=True, default="", style=MULTILINE
     )
-    confirm_name = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        default="",
-        help_text="Decommission only: the microservice's name, typed to confirm data deletion.",
-    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["kind"] == ChangeKind.CHANGE and "spec" not in attrs:
@@ -210,6 +204,16 @@ class ApproveSerializer(
         help_text="Required: plan run id → plan_sha256 as you reviewed them (the change "
         "request's `review.workspaces[].run` and `plan_sha256`). Missing: 400; the plans changed "
         "since: 409.",
+    )
+
+
+class ConfirmDataLossSerializer(
+    RefuseControlCharactersMixin, RefuseUnknownFieldsMixin, serializers.Serializer
+):
+    confirm_name = serializers.CharField(
+        allow_blank=True,
+        help_text="The microservice's name, typed to confirm that the tables and buckets in "
+        "`data_loss.at_risk` (with their data) may be deleted.",
     )
 
 
