@@ -214,6 +214,17 @@ class TestPages:
         page = client.get(self.url(deleting)).content.decode()
         assert 'id="approve-blocked"' not in page
 
+    def test_the_dashboard_lists_it_as_waiting_on_the_team(self, client, teammate, deleting):
+        client.force_login(teammate)
+        board = client.get(reverse("home")).context["board"]
+        [row] = board["waiting_on_me"]["rows"]
+        assert row.pk == deleting.change_request_id and row.confirm_data_loss
+        assert "confirm the data loss" in client.get(reverse("home")).content.decode()
+        change = ChangeRequest.objects.get(pk=deleting.change_request_id)
+        change.data_loss_confirmed_at = change.created_at
+        change.save(update_fields=["data_loss_confirmed_at"])
+        assert client.get(reverse("home")).context["board"]["waiting_on_me"]["rows"] == []
+
     def test_the_decommission_page_asks_only_for_a_justification(self, client, developer, applied):
         client.force_login(developer)
         url = reverse("microservice-decommission", args=["orders"])
