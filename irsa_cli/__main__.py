@@ -1,5 +1,6 @@
-"""``irsa`` commands: apply, status, logs, approve, reject, whoami. Exit status: 0 success,
-1 the portal said no (a failed plan, a high finding, a refused request), 2 bad usage or file."""
+"""``irsa`` commands: apply, status, logs, confirm-data-loss, approve, reject, whoami. Exit
+status: 0 success, 1 the portal said no (a failed plan, a high finding, a refused request), 2 bad
+usage or file."""
 
 from __future__ import annotations
 
@@ -67,6 +68,15 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("run", type=int)
     logs.add_argument("--follow", "-f", action="store_true", help="until the run ends")
     logs.set_defaults(command=cmd_logs)
+
+    confirm = commands.add_parser(
+        "confirm-data-loss",
+        help="confirm that a planned change request may delete the tables and buckets it lists "
+        "(owning team; reviewers cannot approve before)",
+    )
+    confirm.add_argument("change_request", type=int)
+    confirm.add_argument("--name", required=True, help="the microservice's name, typed to confirm")
+    confirm.set_defaults(command=cmd_confirm_data_loss)
 
     for verb in ("approve", "reject"):
         decide = commands.add_parser(verb, help=f"{verb} a planned change request (reviewers)")
@@ -173,6 +183,13 @@ def cmd_approve(client: Client, args: argparse.Namespace, out: output.Printer) -
     hashes = {str(w["run"]): w["plan_sha256"] for w in change["review"]["workspaces"]}
     body = {"plan_hashes": hashes, "comment": args.comment}
     change = client.post(f"change-requests/{args.change_request}/approve/", body)
+    out.emit(change, output.change_headline)
+    return 0
+
+
+def cmd_confirm_data_loss(client: Client, args: argparse.Namespace, out: output.Printer) -> int:
+    body = {"confirm_name": args.name}
+    change = client.post(f"change-requests/{args.change_request}/confirm-data-loss/", body)
     out.emit(change, output.change_headline)
     return 0
 

@@ -79,7 +79,23 @@ def review(change: dict[str, Any]) -> str:
     if summary:
         verdict = "BLOCKED (high finding)" if summary.get("blocking") else "no blocking finding"
         lines.append(f"{summary.get('classification_label', '')}: {verdict}")
+    lines.extend(_data_loss(change.get("data_loss") or {}, change))
     return "\n".join(lines)
+
+
+def _data_loss(loss: dict[str, Any], change: dict[str, Any]) -> list[str]:
+    """What the plans delete and, while unconfirmed, the command that confirms it."""
+    lines = []
+    for w in loss.get("at_risk", []):
+        for e in w["entries"]:
+            held = f"{e['items']} items" if "items" in e else f"{e.get('objects', '?')} objects"
+            lines.append(f"DELETES DATA {w['cluster']}: {e['kind']} {e['name']} ({held})")
+    if loss.get("waiting"):
+        lines.append(
+            f"waits for the data loss to be confirmed: irsa confirm-data-loss {change['id']} "
+            f"--name {change['microservice']}"
+        )
+    return lines
 
 
 def _grants(grants: dict[str, list[dict[str, Any]]]) -> list[str]:

@@ -4,19 +4,51 @@ messages are put back next to the field that caused them (``SpecEditor.add_spec_
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import QueryDict
 
 from provisioning.iam.spec import DYNAMODB_BILLING_MODES, DYNAMODB_KEY_TYPES
 from provisioning.models import AccessLevel, Cluster, ResourceKind, Team
+from provisioning.validation import control_character, control_character_message
 
 KEY_TYPES = [(t, t) for t in DYNAMODB_KEY_TYPES]
 BILLING_MODES = [(m, m) for m in DYNAMODB_BILLING_MODES]
+# A table's protection flags: unset follows the cluster (on in prod), as in a spec file.
+PROTECTION_CHOICES = [("", "cluster default"), ("on", "on"), ("off", "off")]
+PROTECTION_FLAGS = ("deletion_protection", "point_in_time_recovery")
 FORMSET_PREFIX = "resources"
 _RESOURCE_PATH = re.compile(r"^resources\[(\d+)\](?:\.(.*))?$")
+
+
+class RefuseControlCharactersMixin:
+    """Every field's raw input is checked for NUL and other control characters before the field
+    (or a query behind it) sees it; only text areas (multi-line free text) may hold tabs and line
+    breaks. Every form of the portal has it (tests/test_control_characters.py checks them all)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():  # type: ignore[attr-defined]
+            # the form's own copy of the field: the class's fields are untouched
+            field.clean = _refusing_control_characters(
+                field.clean, multiline=isinstance(field.widget, forms.Textarea)
+            )
+
+
+def _refusing_control_characters(clean: Callable[..., Any], *, multiline: bool) -> Callable:
+    def checked(value: Any, *args: Any) -> Any:
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if code_point := control_character(item, multiline=multiline):
+                raise ValidationError(
+                    control_character_message(code_point), code="control_characters"
+                )
+        return clean(value, *args)
+
+    return checked
 
 
 class CommaSeparatedField(forms.CharField):
@@ -32,7 +64,7 @@ class CommaSeparatedField(forms.CharField):
         return ", ".join(value) if isinstance(value, list | tuple) else value
 
 
-class SpecForm(forms.Form):
+class SpecForm(RefuseControlCharactersMixin, forms.Form):
     """What every proposal has; clusters and justification are checked by the services so their
     messages are the ones the user sees, in the UI and in the API alike."""
 
@@ -67,7 +99,7 @@ class RegisterForm(SpecForm):
             self.fields["team"].initial = teams[0].name
 
 
-class ResourceForm(forms.Form):
+class ResourceForm(RefuseControlCharactersMixin, forms.Form):
     """One resource row. Initials equal the first choices so an untouched extra row is empty."""
 
     kind = forms.ChoiceField(choices=ResourceKind.choices, initial=ResourceKind.DYNAMODB_TABLE)
@@ -86,6 +118,8 @@ class ResourceForm(forms.Form):
     write_capacity = forms.IntegerField(
         required=False, min_value=0, widget=forms.NumberInput(attrs={"placeholder": "write"})
     )
+    deletion_protection = forms.ChoiceField(choices=PROTECTION_CHOICES, required=False)
+    point_in_time_recovery = forms.ChoiceField(choices=PROTECTION_CHOICES, required=False)
     versioning = forms.BooleanField(required=False, initial=True)
 
     def to_resource(self) -> dict[str, Any]:
@@ -105,6 +139,9 @@ class ResourceForm(forms.Form):
                 # Passed whenever given: the service says when one is missing or not allowed.
                 if d[cap] is not None or d["billing_mode"] == "PROVISIONED":
                     settings[cap] = d[cap]
+            for flag in PROTECTION_FLAGS:
+                if d[flag]:
+                    settings[flag] = d[flag] == "on"
         return {"kind": d["kind"], "name": d["name"], "access": d["access"], "settings": settings}
 
 
@@ -125,6 +162,10 @@ def resource_initial(resource: dict[str, Any]) -> dict[str, Any]:
         "read_capacity": settings.get("read_capacity"),
         "write_capacity": settings.get("write_capacity"),
         "versioning": settings.get("versioning", True),
+        **{
+            flag: {True: "on", False: "off"}.get(settings.get(flag), "")
+            for flag in PROTECTION_FLAGS
+        },
     }
 
 
@@ -140,6 +181,8 @@ _SETTINGS_FIELDS = {
     "settings.read_capacity": "read_capacity",
     "settings.write_capacity": "write_capacity",
     "settings.versioning": "versioning",
+    "settings.deletion_protection": "deletion_protection",
+    "settings.point_in_time_recovery": "point_in_time_recovery",
 }
 
 
@@ -230,12 +273,15 @@ class SpecEditor:
             self.form.add_error(None, [f"{path}: {m}" if path else m for m in messages])
 
 
-class DecommissionForm(forms.Form):
+class DecommissionForm(RefuseControlCharactersMixin, forms.Form):
     justification = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),
         required=False,
         help_text="Why the service's role, key and resources can be destroyed.",
     )
+
+
+class DataLossConfirmForm(RefuseControlCharactersMixin, forms.Form):
     confirm_name = forms.CharField(
         max_length=63,
         required=False,  # the service says what to type when it is missing or wrong
@@ -243,7 +289,7 @@ class DecommissionForm(forms.Form):
     )
 
 
-class ReviewForm(forms.Form):
+class ReviewForm(RefuseControlCharactersMixin, forms.Form):
     comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     # "run_id:sha256,..." of the plans on the page: approval binds to exactly those.
     plans = forms.CharField(widget=forms.HiddenInput, required=False)

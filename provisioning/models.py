@@ -368,6 +368,13 @@ class ChangeRequest(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The requester's typed confirmation that the plans' data at risk may be deleted, bound to
+    # the plans it was given for (plan run id → sha256): a re-plan voids it.
+    data_loss_confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    data_loss_confirmed_at = models.DateTimeField(null=True, blank=True)
+    data_loss_confirmed_plans = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [

@@ -129,9 +129,23 @@ def review_summary(review: Mapping[str, Any]) -> dict[str, Any]:
             for w in workspaces
             if (m := matrix_view(w["analysis"])) is not None
         ],
+        "data_protection": review.get("data_protection") or [],
         "errors": [
             {"cluster": w["cluster"], "error": w["analysis"]["error"]}
             for w in workspaces
             if w["analysis"] and "error" in w["analysis"]
         ],
     }
+
+
+def protection_label(kind: str, settings: Mapping[str, Any]) -> str:
+    """How a resource's data is protected, in a few words (the service page's resource table)."""
+    if kind == "dynamodb_table":
+        return (
+            f"deletion protection {'on' if settings.get('deletion_protection') else 'off'} · "
+            f"point-in-time recovery {'on' if settings.get('point_in_time_recovery') else 'off'}"
+        )
+    if kind == "s3_bucket":
+        versioning = "on" if settings.get("versioning", True) else "off"
+        return f"versioning {versioning} · never force-destroyed"
+    return ""

@@ -1,6 +1,13 @@
 from django.urls import path
 
-from provisioning import views, views_clusters, views_pages, views_profile, views_runs
+from provisioning import (
+    views,
+    views_clusters,
+    views_lifecycle,
+    views_pages,
+    views_profile,
+    views_runs,
+)
 
 urlpatterns = [
     path("", views_pages.dashboard, name="home"),
@@ -28,7 +35,7 @@ urlpatterns = [
     path("services/<str:name>/change/", views.microservice_propose, name="microservice-propose"),
     path(
         "services/<str:name>/decommission/",
-        views.microservice_decommission,
+        views_lifecycle.microservice_decommission,
         name="microservice-decommission",
     ),
     path("changes/<int:pk>/", views.change_request_detail, name="change-request-detail"),
@@ -46,6 +53,11 @@ urlpatterns = [
         "changes/<int:pk>/discard/",
         views.change_request_discard_view,
         name="change-request-discard",
+    ),
+    path(
+        "changes/<int:pk>/confirm-data-loss/",
+        views_lifecycle.change_request_confirm_data_loss_view,
+        name="change-request-confirm-data-loss",
     ),
     path(
         "changes/<int:pk>/approve/",

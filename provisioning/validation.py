@@ -183,19 +183,63 @@ def validate_portal_name(value: str, *, what: str = "name") -> None:
         )
 
 
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# C0 controls and DEL; multi-line free text (a justification, a comment) may keep \t \n \r.
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_CHARS_EXCEPT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def validate_no_control_characters(value: object, *, what: str = "text") -> None:
-    """Free text may hold newlines and tabs but no NUL or other control characters.
+def control_character(value: object, *, multiline: bool = False) -> str | None:
+    """The first control character in ``value`` as ``U+0000``, or None (also for non-strings)."""
+    if not isinstance(value, str):
+        return None
+    found = (_CONTROL_CHARS_EXCEPT_LINES if multiline else _CONTROL_CHARS).search(value)
+    return f"U+{ord(found.group()):04X}" if found else None
+
+
+def control_character_message(code_point: str, *, what: str = "value") -> str:
+    return f"The {what} contains a control character ({code_point}); remove it."
+
+
+def validate_no_control_characters(
+    value: object, *, what: str = "text", multiline: bool = False
+) -> None:
+    """No NUL or other control character; ``multiline`` text may hold tabs and line breaks.
 
     PostgreSQL refuses NUL in text columns (a 500 if it got that far), and the rest only hide text.
     """
-    if isinstance(value, str) and _CONTROL_CHARS.search(value):
+    code_point = control_character(value, multiline=multiline)
+    if code_point:
         raise ValidationError(
-            f"The {what} contains a control character (such as NUL); remove it.",
-            code="control_characters",
+            control_character_message(code_point, what=what), code="control_characters"
         )
+
+
+def control_character_errors(
+    data: object, *, multiline: frozenset[str] | set[str] = frozenset()
+) -> dict[str, list[str]]:
+    """Path (``resources[1].name``) → message for every string, or key, in JSON-shaped data that
+    holds a control character. Top-level keys named in ``multiline`` may hold tabs and line breaks.
+
+    Walked with a stack, not recursion: the caller may not have bounded the depth (YAML bodies).
+    """
+    errors: dict[str, list[str]] = {}
+    stack: list[tuple[str, object, bool]] = [("", data, False)]
+    while stack:
+        path, item, lines_ok = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                child = f"{path}.{key}" if path else str(key)
+                if code_point := control_character(key):
+                    errors.setdefault(child, []).append(
+                        control_character_message(code_point, what="field name")
+                    )
+                    continue
+                stack.append((child, value, lines_ok or (not path and key in multiline)))
+        elif isinstance(item, list | tuple):
+            stack.extend((f"{path}[{i}]", value, lines_ok) for i, value in enumerate(item))
+        elif code_point := control_character(item, multiline=lines_ok):
+            errors.setdefault(path, []).append(control_character_message(code_point))
+    return dict(sorted(errors.items()))
 
 
 _BUCKET_SUFFIX = re.compile(r"[a-z0-9.-]{0,40}")

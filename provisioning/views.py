@@ -16,7 +16,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from provisioning import selectors
-from provisioning.forms import DecommissionForm, RegisterForm, ReviewForm, SpecEditor, SpecForm
+from provisioning.forms import (
+    DataLossConfirmForm,
+    DecommissionForm,
+    RegisterForm,
+    ReviewForm,
+    SpecEditor,
+    SpecForm,
+)
 from provisioning.iam.policies import render_policies
 from provisioning.iam.spec import SpecError
 from provisioning.models import (
@@ -31,8 +38,14 @@ from provisioning.models import (
     WorkspaceStatus,
 )
 from provisioning.permissions import can_approve, can_edit_microservice, is_reviewer
-from provisioning.review_display import matrix_view, policy_views, review_summary
+from provisioning.review_display import (
+    matrix_view,
+    policy_views,
+    protection_label,
+    review_summary,
+)
 from provisioning.selectors.dashboard import change_request_waiting_since
+from provisioning.selectors.data_loss import change_request_data_loss, data_loss_waiting_reason
 from provisioning.services.changes import (
     BlockingFindingsError,
     TransitionError,
@@ -46,7 +59,6 @@ from provisioning.services.changes import (
 )
 from provisioning.services.microservices import microservice_register
 from provisioning.services.runs import RunConflict
-from provisioning.services.ui_support import change_request_decommission
 from provisioning.specs import build_workspace_spec, workspace_name_scheme
 
 # Cancel is offered while not applying; the service decides, this only hides a useless button.
@@ -125,9 +137,14 @@ def _preview(
     except SpecError as exc:
         return {"cluster": cluster, "errors": exc.errors}
     document = render_policies(workspace, key_arn=key_arn)
+    settings_of = {(r.kind, r.name): r.settings for r in workspace.resources}
     return {
         "cluster": cluster,
         "document": document,
+        "resources": [
+            {**r, "protection": protection_label(r["kind"], settings_of[(r["kind"], r["name"])])}
+            for r in document["resources"]
+        ],
         "policies": {
             k: json.dumps(document[k], indent=2)
             for k in ("identity_policy", "trust_policy", "key_policy")
@@ -234,34 +251,6 @@ def microservice_propose(request: HttpRequest, name: str) -> HttpResponse:
     return render(request, "provisioning/propose.html", {"service": microservice, "editor": editor})
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def microservice_decommission(request: HttpRequest, name: str) -> HttpResponse:
-    microservice = _get_microservice_for_user(request, name)
-    if not can_edit_microservice(request.user, microservice):
-        raise PermissionDenied("Only the owning team can decommission this microservice.")
-    form = DecommissionForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            change = change_request_decommission(
-                actor=request.user,
-                microservice=microservice,
-                justification=form.cleaned_data["justification"],
-                confirm_name=form.cleaned_data["confirm_name"],
-            )
-        except SpecError as exc:
-            for field, errors in exc.errors.items():
-                form.add_error(field if field in form.fields else None, errors)
-        except TransitionError as exc:
-            messages.error(request, str(exc))
-            return redirect("microservice-detail", name=microservice.name)
-        else:
-            return redirect("change-request-detail", pk=change.pk)
-    return render(
-        request, "provisioning/decommission.html", {"service": microservice, "form": form}
-    )
-
-
 # --- Change requests ---------------------------------------------------------------------------
 
 
@@ -276,12 +265,14 @@ def _render_change(
     change: ChangeRequest,
     *,
     review_form: ReviewForm | None = None,
+    confirm_form: DataLossConfirmForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
     microservice = change.microservice
     plans = selectors.change_request_latest_plans(change_request=change)
     review = selectors.change_request_review(change_request=change)
     can_edit = can_edit_microservice(request.user, microservice)
+    data_loss = change_request_data_loss(change_request=change)
     return render(
         request,
         "provisioning/change_request_detail.html",
@@ -297,11 +288,10 @@ def _render_change(
             "can_submit": can_edit and change.status == ChangeStatus.DRAFT,
             "can_replan": can_edit and change.status == ChangeStatus.FAILED,
             "failures": selectors.change_request_failures(change_request=change),
-            "data_at_risk": [
-                {"cluster": p.workspace.cluster.name, "entries": p.plan_summary["data_at_risk"]}
-                for p in plans
-                if p.plan_summary.get("data_at_risk")
-            ],
+            "data_loss": data_loss,
+            "can_confirm_data_loss": can_edit and data_loss["waiting"],
+            "confirm_form": confirm_form or DataLossConfirmForm(),
+            "approve_blocked": data_loss_waiting_reason(change_request=change),
             "can_cancel": can_edit and change.status in CANCELLABLE,
             "can_approve": can_approve(request.user, change),
         },

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from provisioning import selectors
+from provisioning.forms import RefuseControlCharactersMixin
 from provisioning.models import Microservice, Team, Workspace, WorkspaceStatus
 
 PAGE_SIZE = 50
@@ -25,7 +26,7 @@ STATE_CHOICES = [("", "Any status"), *selectors.SERVICE_STATES.items()]
 WORKSPACE_STATUS_CHOICES = [("", "Any status"), *WorkspaceStatus.choices]
 
 
-class ListFilterForm(forms.Form):
+class ListFilterForm(RefuseControlCharactersMixin, forms.Form):
     """Search and filters shared by the lists; every field is optional."""
 
     q = forms.CharField(required=False, max_length=100, label="Search")
@@ -164,7 +165,7 @@ def _csv_value(value: Any) -> str:
 # --- Audit -------------------------------------------------------------------------------------
 
 
-class AuditFilterForm(forms.Form):
+class AuditFilterForm(RefuseControlCharactersMixin, forms.Form):
     action = forms.CharField(
         required=False, max_length=64, help_text="exact, or a prefix ending in '.'"
     )

@@ -158,7 +158,6 @@ class TestChangeRequests:
     def test_it_creates_a_decommission(self, client, developer, applied):
         client.force_login(developer)
         body = {"microservice": "orders", "kind": "decommission", "justification": "gone"}
-        body["confirm_name"] = "orders"
         response = post(client, self.url, body)
         assert response.status_code == 201
         assert response.json()["spec"]["clusters"] == []
@@ -193,7 +192,6 @@ class TestChangeRequests:
     def test_it_validates_ownership(self, client, outsider, applied):
         client.force_login(outsider)
         body = {"microservice": "orders", "kind": "decommission", "justification": "mine now"}
-        body["confirm_name"] = "orders"
         assert post(client, self.url, body).status_code == 404
         assert ChangeRequest.objects.count() == 1
         assert client.get(self.url).json()["results"] == []
@@ -201,7 +199,6 @@ class TestChangeRequests:
     def test_a_reviewer_outside_the_team_gets_403(self, client, reviewer, applied):
         client.force_login(reviewer)
         body = {"microservice": "orders", "kind": "decommission", "justification": "x"}
-        body["confirm_name"] = "orders"
         response = post(client, self.url, body)
         assert response.status_code == 403
         assert "Only the owning team" in response.json()["detail"]

@@ -68,23 +68,3 @@ def test_it_validates_ownership(client, outsider, teammate, failed):
     assert post(client, reverse("api-change-request-discard", args=[failed.pk])).status_code == 404
     client.force_login(teammate)
     assert post(client, reverse("api-change-request-discard", args=[failed.pk])).status_code == 200
-
-
-class TestDecommissionConfirmation:
-    def test_the_page_lists_the_data_and_needs_the_typed_name(self, client, developer, applied):  # noqa: F811
-        url = reverse("microservice-decommission", args=["orders"])
-        client.force_login(developer)
-        page = client.get(url).content.decode()
-        assert "Deletes data" in page and "<code>invoices</code>" in page
-        response = client.post(url, {"justification": "gone", "confirm_name": "order"})
-        assert "Type the service&#x27;s name &#x27;orders&#x27;" in response.content.decode()
-        assert not ChangeRequest.objects.filter(kind="decommission").exists()
-
-    def test_the_api_needs_the_typed_name(self, client, developer, applied):  # noqa: F811
-        client.force_login(developer)
-        body = {"microservice": "orders", "kind": "decommission", "justification": "gone"}
-        response = post(client, reverse("api-change-requests"), body)
-        assert response.status_code == 400
-        assert "to confirm" in response.json()["errors"]["confirm_name"][0]
-        body["confirm_name"] = "orders"
-        assert post(client, reverse("api-change-requests"), body).status_code == 201

@@ -241,6 +241,7 @@ def test_tables_in_production_clusters_are_protected_by_default(developer, team)
         name_scheme=2,
     )
     assert protected["resources"][0]["settings"]["deletion_protection"] is True
+    assert protected["resources"][0]["settings"]["point_in_time_recovery"] is True
     plain = workspace_spec_data(
         microservice="orders",
         namespace="shop",
@@ -250,6 +251,17 @@ def test_tables_in_production_clusters_are_protected_by_default(developer, team)
         name_scheme=2,
     )
     assert plain["resources"][0]["settings"]["deletion_protection"] is False
+    assert plain["resources"][0]["settings"]["point_in_time_recovery"] is False
+    asked = {**table, "settings": {"point_in_time_recovery": True}}
+    dev_asked = workspace_spec_data(
+        microservice="orders",
+        namespace="shop",
+        service_accounts=["o"],
+        resources=[asked],
+        cluster=dev,
+        name_scheme=2,
+    )
+    assert dev_asked["resources"][0]["settings"]["point_in_time_recovery"] is True
     explicit = {**table, "settings": {"deletion_protection": False}}
     chosen = workspace_spec_data(
         microservice="orders",
@@ -261,3 +273,4 @@ def test_tables_in_production_clusters_are_protected_by_default(developer, team)
     )
     assert chosen["resources"][0]["settings"]["deletion_protection"] is False
     assert parse_workspace_spec(protected).resources[0].settings["deletion_protection"] is True
+    assert parse_workspace_spec(protected).resources[0].settings["point_in_time_recovery"] is True

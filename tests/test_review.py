@@ -213,7 +213,6 @@ def test_a_decommission_is_never_approved_automatically(developer, team, cluster
         actor=developer,
         microservice=create.microservice,
         justification="replaced",
-        confirm_name=create.microservice.name,
     )
     change_request_submit(actor=developer, change_request=change)
     finish_plans(change, sha="c" * 64)

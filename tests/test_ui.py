@@ -10,6 +10,7 @@ from html import unescape
 import pytest
 from django.urls import reverse
 
+from provisioning.forms import resource_initial
 from provisioning.models import (
     ChangeRequest,
     ChangeStatus,
@@ -490,6 +491,24 @@ class TestProposeChange:
         assert change.status == ChangeStatus.DRAFT
         assert change.justification == "needs a cache table"
 
+    def test_a_table_s_protection_is_chosen_or_left_to_the_cluster(
+        self, client, developer, applied
+    ):
+        client.force_login(developer)
+        chosen = {
+            "resources-0-deletion_protection": "off",
+            "resources-0-point_in_time_recovery": "on",
+        }
+        client.post(self.url, propose_post(**chosen))
+        change = ChangeRequest.objects.get(kind="change")
+        settings = change.spec["resources"][0]["settings"]
+        assert settings["deletion_protection"] is False
+        assert settings["point_in_time_recovery"] is True
+        # Left unset (the row's initial), nothing goes in the spec: the cluster's default applies.
+        table = {"kind": "dynamodb_table", "name": "t", "access": "read"}
+        row = resource_initial({**table, "settings": {"point_in_time_recovery": True}})
+        assert row["point_in_time_recovery"] == "on" and row["deletion_protection"] == ""
+
     def test_spec_errors_are_shown_and_nothing_is_written(self, client, developer, applied):
         client.force_login(developer)
         response = client.post(self.url, propose_post(**{"resources-0-name": "Orders"}))
@@ -509,24 +528,19 @@ class TestDecommission:
 
     def test_it_validates_ownership(self, client, outsider, applied):
         client.force_login(outsider)
-        assert (
-            client.post(self.url, {"justification": "gone", "confirm_name": "orders"}).status_code
-            == 404
-        )
+        assert client.post(self.url, {"justification": "gone"}).status_code == 404
         assert ChangeRequest.objects.count() == 1
 
     def test_it_creates_a_decommission_request(self, client, developer, applied):
         client.force_login(developer)
-        response = client.post(
-            self.url, {"justification": "replaced by billing", "confirm_name": "orders"}
-        )
+        response = client.post(self.url, {"justification": "replaced by billing"})
         change = ChangeRequest.objects.get(kind="decommission")
         assert response["Location"] == reverse("change-request-detail", args=[change.pk])
         assert change.spec["clusters"] == [] and change.spec["namespace"] == "shop"
 
     def test_it_needs_a_justification(self, client, developer, applied):
         client.force_login(developer)
-        response = client.post(self.url, {"justification": "", "confirm_name": "orders"})
+        response = client.post(self.url, {"justification": ""})
         assert response.context["form"].errors["justification"] == [
             "Say why the service needs this change."
         ]

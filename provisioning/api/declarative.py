@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from provisioning import selectors
 from provisioning.api import review_serializers as rs
 from provisioning.api import serializers as s
+from provisioning.api.parsers import BoundedJSONParser
 from provisioning.api.views import ERRORS, _change_response
 from provisioning.services.declarative import OpenRequestDiffers, microservice_spec_apply
 
@@ -31,7 +32,9 @@ class YAMLParser(BaseParser):
             raise exceptions.ParseError(f"YAML parse error - {exc}") from None
 
 
-class DesiredSpecSerializer(s.RefuseUnknownFieldsMixin, serializers.Serializer):
+class DesiredSpecSerializer(
+    s.RefuseControlCharactersMixin, s.RefuseUnknownFieldsMixin, serializers.Serializer
+):
     """The spec file of `render_policies` (docs/spec.md) plus `team` and `clusters`."""
 
     microservice = serializers.CharField(
@@ -46,8 +49,12 @@ class DesiredSpecSerializer(s.RefuseUnknownFieldsMixin, serializers.Serializer):
     clusters = serializers.ListField(
         child=serializers.CharField(), allow_empty=True, help_text="Cluster names to deploy to."
     )
-    justification = serializers.CharField(required=False, allow_blank=True, default="")
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    justification = serializers.CharField(
+        required=False, allow_blank=True, default="", style=s.MULTILINE
+    )
+    description = serializers.CharField(
+        required=False, allow_blank=True, default="", style=s.MULTILINE
+    )
     submit = serializers.BooleanField(
         required=False, default=True, help_text="Submit the request (queue its plans)."
     )
@@ -77,7 +84,7 @@ class OpenRequestConflictSerializer(serializers.Serializer):
 
 
 class MicroserviceSpec(APIView):
-    parser_classes = [JSONParser, YAMLParser]
+    parser_classes = [BoundedJSONParser, YAMLParser]
 
     @extend_schema(
         operation_id="microservice_spec_put",

@@ -11,12 +11,14 @@ from rest_framework import serializers
 
 from provisioning.api.serializers import (
     ChangeRequestSerializer,
+    RefuseControlCharactersMixin,
     RefuseUnknownFieldsMixin,
     ResourceListField,
     _clusters_by_name,
 )
 from provisioning.models import ChangeRequest, Cluster, Team
 from provisioning.selectors import change_request_review, team_list_for_user
+from provisioning.selectors.data_loss import change_request_data_loss
 
 
 class FindingSerializer(serializers.Serializer):
@@ -99,12 +101,45 @@ class ChangeSummarySerializer(serializers.Serializer):
     matrix_ok = serializers.BooleanField()
 
 
+class TableProtectionSerializer(serializers.Serializer):
+    cluster = serializers.CharField()
+    resource = serializers.CharField(help_text="The table's name in the spec.")
+    deletion_protection = serializers.BooleanField()
+    point_in_time_recovery = serializers.BooleanField()
+
+
 class ChangeReviewSerializer(serializers.Serializer):
     workspaces = WorkspaceReviewSerializer(many=True)
+    data_protection = TableProtectionSerializer(
+        many=True, help_text="Each table the plans keep, with its protection (prod: on)."
+    )
     summary = ChangeSummarySerializer(
         allow_null=True, help_text="Null until every plan has been analysed."
     )
     blocking_findings = FindingSerializer(many=True)
+
+
+class DataAtRiskSerializer(serializers.Serializer):
+    cluster = serializers.CharField()
+    run = serializers.IntegerField(help_text="The plan run.")
+    entries = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Per table: `address`, `kind`, `name`, `action` (delete|replace), `items`, "
+        "`bytes`, `deletion_protection`; per bucket: `objects`, `bytes`, `truncated`; `error` "
+        "when the contents could not be read.",
+    )
+
+
+class DataLossSerializer(serializers.Serializer):
+    at_risk = DataAtRiskSerializer(many=True, help_text="What the plans delete, per cluster.")
+    required = serializers.BooleanField(help_text="The plans delete a table or bucket.")
+    confirmed = serializers.BooleanField(help_text="Confirmed for exactly the current plans.")
+    confirmed_by = serializers.CharField(allow_null=True)
+    confirmed_at = serializers.DateTimeField(allow_null=True)
+    pending = serializers.BooleanField(help_text="Required and not confirmed: no approval.")
+    waiting = serializers.BooleanField(
+        help_text="Planned and pending: POST .../confirm-data-loss/ is the requester's turn."
+    )
 
 
 class ChangeRequestDetailSerializer(ChangeRequestSerializer):
@@ -112,9 +147,14 @@ class ChangeRequestDetailSerializer(ChangeRequestSerializer):
     answers of its actions); lists leave the review out."""
 
     review = serializers.SerializerMethodField()
+    data_loss = serializers.SerializerMethodField()
 
     class Meta(ChangeRequestSerializer.Meta):
-        fields = [*ChangeRequestSerializer.Meta.fields, "review"]
+        fields = [*ChangeRequestSerializer.Meta.fields, "review", "data_loss"]
+
+    @extend_schema_field(DataLossSerializer)
+    def get_data_loss(self, change: ChangeRequest) -> dict[str, Any]:
+        return DataLossSerializer(change_request_data_loss(change_request=change)).data
 
     @extend_schema_field(ChangeReviewSerializer)
     def get_review(self, change: ChangeRequest) -> dict[str, Any]:
@@ -124,7 +164,9 @@ class ChangeRequestDetailSerializer(ChangeRequestSerializer):
 # --- Dry run ------------------------------------------------------------------------------------
 
 
-class DryRunSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
+class DryRunSerializer(
+    RefuseControlCharactersMixin, RefuseUnknownFieldsMixin, serializers.Serializer
+):
     microservice = serializers.CharField(help_text="A new name, or one of your microservices.")
     team = serializers.CharField(
         required=False,

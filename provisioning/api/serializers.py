@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import QueryDict
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -21,6 +22,7 @@ from provisioning.models import (
     Run,
     Workspace,
 )
+from provisioning.validation import control_character_errors
 
 
 class ErrorsSerializer(serializers.Serializer):
@@ -50,6 +52,12 @@ class ResourceSettingsSerializer(serializers.Serializer):
     )
     read_capacity = serializers.IntegerField(min_value=1, max_value=40000, required=False)
     write_capacity = serializers.IntegerField(min_value=1, max_value=40000, required=False)
+    deletion_protection = serializers.BooleanField(
+        required=False, help_text="dynamodb_table; default true in prod clusters, else false"
+    )
+    point_in_time_recovery = serializers.BooleanField(
+        required=False, help_text="dynamodb_table; default true in prod clusters, else false"
+    )
     versioning = serializers.BooleanField(required=False, help_text="s3_bucket; default true")
 
 
@@ -78,6 +86,31 @@ def _clusters_by_name(names: list[str], user: Any) -> list[Cluster]:
     return [found[n] for n in dict.fromkeys(names)]
 
 
+# DRF's marker for multi-line text (the browsable API shows a text area): such a field, and only
+# such a field, may hold tabs and line breaks.
+MULTILINE = {"base_template": "textarea.html"}
+
+
+class RefuseControlCharactersMixin:
+    """Every string of an input body, at any depth and keys too, is free of NUL and other control
+    characters, checked on the raw input before any field, query or service sees it; only
+    ``MULTILINE`` fields may hold tabs and line breaks. Every input serializer of the API has it
+    (tests/test_control_characters.py walks every write endpoint of the schema)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, QueryDict):  # a form-encoded body
+            data = {k: vs[0] if len(vs) == 1 else vs for k, vs in data.lists()}
+        multiline = {
+            name
+            for name, field in self.fields.items()  # type: ignore[attr-defined]
+            if field.style.get("base_template") == MULTILINE["base_template"]
+        }
+        errors = control_character_errors(data, multiline=multiline)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
 class RefuseUnknownFieldsMixin:
     """A misspelt optional key is refused, not silently dropped."""
 
@@ -100,15 +133,21 @@ class RefuseUnknownFieldsMixin:
         return value
 
 
-class MicroserviceRegisterSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
+class MicroserviceRegisterSerializer(
+    RefuseControlCharactersMixin, RefuseUnknownFieldsMixin, serializers.Serializer
+):
     name = serializers.CharField()
     team = serializers.CharField(help_text="Name of one of your teams.")
     namespace = serializers.CharField()
     service_accounts = serializers.ListField(child=serializers.CharField(), allow_empty=True)
     resources = ResourceListField(allow_empty=True)
     clusters = serializers.ListField(child=serializers.CharField(), allow_empty=True)
-    justification = serializers.CharField(required=False, allow_blank=True, default="")
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    justification = serializers.CharField(
+        required=False, allow_blank=True, default="", style=MULTILINE
+    )
+    description = serializers.CharField(
+        required=False, allow_blank=True, default="", style=MULTILINE
+    )
 
     def validate_team(self, value: str) -> Any:
         teams = selectors.team_list_for_user(user=self.context["request"].user)
@@ -124,25 +163,25 @@ class MicroserviceRegisterSerializer(RefuseUnknownFieldsMixin, serializers.Seria
         return _clusters_by_name(value, self.context["request"].user)
 
 
-class SpecSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
+class SpecSerializer(
+    RefuseControlCharactersMixin, RefuseUnknownFieldsMixin, serializers.Serializer
+):
     namespace = serializers.CharField()
     service_accounts = serializers.ListField(child=serializers.CharField(), allow_empty=True)
     resources = ResourceListField(allow_empty=True)
     clusters = serializers.ListField(child=serializers.CharField(), allow_empty=True)
 
 
-class ChangeRequestCreateSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
+class ChangeRequestCreateSerializer(
+    RefuseControlCharactersMixin, RefuseUnknownFieldsMixin, serializers.Serializer
+):
     microservice = serializers.CharField(help_text="Name of an existing microservice.")
     kind = serializers.ChoiceField(choices=[ChangeKind.CHANGE, ChangeKind.DECOMMISSION])
     spec = SpecSerializer(
         required=False, help_text="The full proposed spec (kind change); omit for decommission."
     )
-    justification = serializers.CharField(required=False, allow_blank=True, default="")
-    confirm_name = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        default="",
-        help_text="Decommission only: the microservice's name, typed to confirm data deletion.",
+    justification = serializers.CharField(
+        required=False, allow_blank=True, default="", style=MULTILINE
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -155,8 +194,10 @@ class ChangeRequestCreateSerializer(RefuseUnknownFieldsMixin, serializers.Serial
         return attrs
 
 
-class ApproveSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
-    comment = serializers.CharField(required=False, allow_blank=True, default="")
+class ApproveSerializer(
+    RefuseControlCharactersMixin, RefuseUnknownFieldsMixin, serializers.Serializer
+):
+    comment = serializers.CharField(required=False, allow_blank=True, default="", style=MULTILINE)
     plan_hashes = serializers.DictField(
         child=serializers.CharField(),
         required=False,
@@ -166,8 +207,21 @@ class ApproveSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
     )
 
 
-class RejectSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
+class ConfirmDataLossSerializer(
+    RefuseControlCharactersMixin, RefuseUnknownFieldsMixin, serializers.Serializer
+):
+    confirm_name = serializers.CharField(
+        allow_blank=True,
+        help_text="The microservice's name, typed to confirm that the tables and buckets in "
+        "`data_loss.at_risk` (with their data) may be deleted.",
+    )
+
+
+class RejectSerializer(
+    RefuseControlCharactersMixin, RefuseUnknownFieldsMixin, serializers.Serializer
+):
     comment = serializers.CharField(
+        style=MULTILINE,
         help_text="What has to change for approval.",
         error_messages={
             "required": "Say what has to change for approval.",

@@ -65,6 +65,11 @@ urlpatterns = [
         "api-change-request-discard",
     ),
     *route(
+        "change-requests/<int:pk>/confirm-data-loss/",
+        views.ChangeRequestConfirmDataLoss.as_view(),
+        "api-change-request-confirm-data-loss",
+    ),
+    *route(
         "change-requests/<int:pk>/approve/",
         views.ChangeRequestApprove.as_view(),
         "api-change-request-approve",

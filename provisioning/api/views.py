@@ -39,6 +39,7 @@ from provisioning.services.changes import (
     change_request_replan,
     change_request_submit,
 )
+from provisioning.services.data_loss import change_request_confirm_data_loss
 from provisioning.services.microservices import microservice_register
 from provisioning.services.runs import RunConflict
 from provisioning.services.ui_support import change_request_decommission
@@ -234,7 +235,6 @@ class ChangeRequestListCreate(IdempotentPostMixin, generics.ListAPIView):
                 actor=request.user,
                 microservice=microservice,
                 justification=values["justification"],
-                confirm_name=values["confirm_name"],
             )
         else:
             change = change_request_create(
@@ -332,6 +332,21 @@ class ChangeRequestApprove(_ChangeRequestAction):
             change_request=change,
             shown_plan_hashes=data.get("plan_hashes"),
             comment=data["comment"],
+        )
+
+
+@extend_schema(
+    description="The owning team, once the plans are ready: confirm that the tables and buckets "
+    "the plans delete (`data_loss.at_risk`, with their counts) may go, by typing the service's "
+    "name. Until then reviewers cannot approve (409). A re-plan asks again.",
+    **ACTION_SCHEMA,
+)
+class ChangeRequestConfirmDataLoss(_ChangeRequestAction):
+    serializer_class = s.ConfirmDataLossSerializer
+
+    def perform(self, change: ChangeRequest, data: dict[str, Any]) -> None:
+        change_request_confirm_data_loss(
+            actor=self.request.user, change_request=change, confirm_name=data["confirm_name"]
         )
 
 

@@ -13,6 +13,7 @@ from rest_framework.filters import OrderingFilter
 from provisioning import selectors
 from provisioning.api.etags import ETagMixin
 from provisioning.api.idempotency import IdempotentPostMixin
+from provisioning.api.serializers import RefuseControlCharactersMixin
 from provisioning.api.views import ERRORS
 from provisioning.models import Team
 from provisioning.notifications.models import (
@@ -24,7 +25,7 @@ from provisioning.notifications.webhooks import webhook_secret_new
 from provisioning.services.audit import audit_record
 
 
-class WebhookSerializer(serializers.ModelSerializer):
+class WebhookSerializer(RefuseControlCharactersMixin, serializers.ModelSerializer):
     team = serializers.SlugRelatedField(
         slug_field="name",
         queryset=Team.objects.none(),  # the user's teams, set per request in __init__

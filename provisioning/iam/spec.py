@@ -94,6 +94,10 @@ def parse_workspace_spec(data: Any, *, catalog: Catalog | None = None) -> Worksp
     err = _Errors()
     if not isinstance(data, dict):
         raise SpecError({"": ["The spec must be a JSON object."]})
+    # Before any rule sees the text: every string nested in the spec, keys too, whatever field.
+    hidden = v.control_character_errors(data)
+    if hidden:
+        raise SpecError(hidden)
     _refuse_unknown(
         err,
         "",
@@ -310,6 +314,7 @@ def _parse_dynamodb_settings(err: _Errors, path: str, raw: dict) -> dict[str, An
             "read_capacity",
             "write_capacity",
             "deletion_protection",
+            "point_in_time_recovery",
         },
     )
     settings: dict[str, Any] = {
@@ -321,9 +326,11 @@ def _parse_dynamodb_settings(err: _Errors, path: str, raw: dict) -> dict[str, An
         "read_capacity": None,
         "write_capacity": None,
         "deletion_protection": raw.get("deletion_protection", False),
+        "point_in_time_recovery": raw.get("point_in_time_recovery", False),
     }
-    if not isinstance(settings["deletion_protection"], bool):
-        err.add(f"{path}.deletion_protection", "'deletion_protection' must be true or false.")
+    for flag in ("deletion_protection", "point_in_time_recovery"):
+        if not isinstance(settings[flag], bool):
+            err.add(f"{path}.{flag}", f"'{flag}' must be true or false.")
     if raw.get("sort_key") is not None:
         settings["sort_key"] = _parse_key(err, f"{path}.sort_key", raw["sort_key"])
         _check_keys_differ(err, path, settings["partition_key"], settings["sort_key"])

@@ -166,10 +166,9 @@ def dashboard_for_user(*, user: Any) -> dict[str, Any]:
         )
     )
     waiting = (
-        ChangeRequest.objects.filter(
-            microservice__team__in=my_teams,
-            status__in=(ChangeStatus.DRAFT, ChangeStatus.FAILED),
-        )
+        ChangeRequest.objects.filter(microservice__team__in=my_teams)
+        .annotate(confirm_data_loss=_awaits_data_loss_confirmation())
+        .filter(Q(status__in=(ChangeStatus.DRAFT, ChangeStatus.FAILED)) | Q(confirm_data_loss=True))
         .select_related("microservice", "created_by")
         .order_by("-created_at", "-pk")
     )
@@ -197,6 +196,18 @@ def dashboard_for_user(*, user: Any) -> dict[str, Any]:
         if is_reviewer(user)
         else None,
     }
+
+
+def _awaits_data_loss_confirmation() -> Q:
+    """Planned, unconfirmed, and a plan of it deletes a table or bucket (a re-plan clears the
+    confirmation, so an unconfirmed request with such a plan is the requester's turn)."""
+    deleting = Run.objects.filter(
+        change_request=OuterRef("pk"),
+        kind=RunKind.PLAN,
+        status=RunStatus.SUCCEEDED,
+        plan_summary__data_at_risk__0__isnull=False,
+    )
+    return Q(status=ChangeStatus.PLANNED, data_loss_confirmed_at__isnull=True) & Exists(deleting)
 
 
 def _section(qs: QuerySet[Any]) -> dict[str, Any]:

@@ -123,6 +123,12 @@ def change_request_review(*, change_request: ChangeRequest) -> dict[str, Any]:
     return {
         "workspaces": workspaces,
         "summary": summary,
+        "data_protection": [
+            row
+            for run in change_request_latest_plans(change_request=change_request)
+            if not run.destroy_plan
+            for row in table_protection(cluster=run.workspace.cluster.name, spec=run.spec)
+        ],
         "blocking_findings": [
             {**finding, "cluster": w["cluster"]}
             for w in workspaces
@@ -130,6 +136,22 @@ def change_request_review(*, change_request: ChangeRequest) -> dict[str, Any]:
             if finding.get("severity") == HIGH
         ],
     }
+
+
+def table_protection(*, cluster: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each table of a plan's spec with its deletion protection and point-in-time recovery (the
+    spec carries the cluster's defaults: on in prod)."""
+    return [
+        {
+            "cluster": cluster,
+            "resource": r.get("name", ""),
+            "deletion_protection": bool(settings.get("deletion_protection", False)),
+            "point_in_time_recovery": bool(settings.get("point_in_time_recovery", False)),
+        }
+        for r in spec.get("resources") or []
+        if r.get("kind") == "dynamodb_table"
+        for settings in [r.get("settings") or {}]
+    ]
 
 
 def _analyse_quietly(run: Run) -> dict[str, Any]:

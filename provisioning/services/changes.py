@@ -36,6 +36,7 @@ from provisioning.selectors import (
     namespace_conflicts,
     plan_run_analysis,
 )
+from provisioning.selectors.data_loss import change_request_data_loss, data_loss_waiting_reason
 from provisioning.selectors.names import physical_name_conflicts
 from provisioning.services.audit import audit_record
 from provisioning.services.microservices import free_text_errors
@@ -45,6 +46,11 @@ from provisioning.specs import build_workspace_spec, workspace_name_scheme, work
 
 logger = logging.getLogger(__name__)
 NO_NEW_ACCESS = "no_new_access"
+_CONFIRMATION_FIELDS = [
+    "data_loss_confirmed_by",
+    "data_loss_confirmed_at",
+    "data_loss_confirmed_plans",
+]
 
 
 class TransitionError(Exception):
@@ -196,6 +202,10 @@ def change_request_submit(*, actor: Any, change_request: ChangeRequest) -> list[
 def _enqueue_plans(change: ChangeRequest, actor: Any) -> list[Run]:
     microservice = change.microservice
     targets = set() if change.kind == ChangeKind.DECOMMISSION else set(change.spec["clusters"])
+    # New plans, new counts: a confirmation given for the previous plans does not carry over.
+    ChangeRequest.objects.filter(pk=change.pk).update(
+        data_loss_confirmed_by=None, data_loss_confirmed_at=None, data_loss_confirmed_plans={}
+    )
     runs = []
     for cluster in Cluster.objects.filter(name__in=targets):
         workspace, _ = Workspace.objects.get_or_create(microservice=microservice, cluster=cluster)
@@ -296,6 +306,8 @@ def _auto_approve_if_no_new_access(change: ChangeRequest) -> None:
     """AUTO_APPROVE_NO_NEW_ACCESS: removals only, nothing blocking, never a decommission."""
     if not settings.AUTO_APPROVE_NO_NEW_ACCESS or change.kind == ChangeKind.DECOMMISSION:
         return
+    if change_request_data_loss(change_request=change)["required"]:
+        return  # deleting data is a human decision, after the requester's confirmation
     review = change_request_review(change_request=change)
     summary = review["summary"]
     if summary is None or summary["classification"] != NO_NEW_ACCESS or summary["blocking"]:
@@ -365,6 +377,9 @@ def _approve(
                 "shown; review the new plans before approving."
             )
         _refuse_blocking_findings(change)
+        change.refresh_from_db(fields=_CONFIRMATION_FIELDS)  # confirmed since it was read?
+        if reason := data_loss_waiting_reason(change_request=change):
+            raise TransitionError(reason)
         review = Review.objects.create(
             change_request=change,
             reviewer=actor,

@@ -38,6 +38,7 @@ from provisioning.services.keys import PENDING, key_pending_deletion
 from provisioning.services.names import physical_names_keep_only
 from provisioning.services.preflight import (
     data_at_risk,
+    data_deletions,
     preflight_taken_names,
     protected_refusals,
 )
@@ -177,7 +178,10 @@ def _plan(job: _Job) -> None:
     if not run.destroy_plan:
         _preflight(run, result.show, account)
     summary = {**result.summary, "policy_changes": policy_changes(result.show)}
-    if run.destroy_plan:
+    # Any plan that deletes or replaces a table or bucket (a decommission, a removed resource, a
+    # changed key) says what they hold; the request then waits for the typed confirmation. A drift
+    # check is never applied: it only reports.
+    if run.kind == RunKind.PLAN and (run.destroy_plan or data_deletions(result.show)):
         summary["data_at_risk"] = _step(
             run,
             "data at risk",

@@ -98,11 +98,12 @@ def _name_taken(name: str) -> dict[str, list[str]]:
 
 
 def free_text_errors(**fields: str) -> dict[str, list[str]]:
-    """Field → message for free-text fields holding NUL or other control characters."""
+    """Field → message for multi-line free-text fields holding NUL or other control characters
+    (tabs and line breaks are fine)."""
     errors: dict[str, list[str]] = {}
     for field, value in fields.items():
         try:
-            v.validate_no_control_characters(value, what=field)
+            v.validate_no_control_characters(value, what=field, multiline=True)
         except ValidationError as exc:
             errors[field] = list(exc.messages)
     return errors

@@ -105,18 +105,28 @@ def _alias_exists(kms: Any, name: str) -> bool:
 MAX_LISTED_OBJECTS = 1000
 
 
+def data_deletions(show: dict[str, Any]) -> list[dict[str, Any]]:
+    """The plan's resource changes that delete a table or bucket (destroyed or replaced)."""
+    return [
+        change
+        for change in show.get("resource_changes", [])
+        if change.get("type") in ("aws_dynamodb_table", "aws_s3_bucket")
+        and "delete" in ((change.get("change") or {}).get("actions") or [])
+    ]
+
+
 def data_at_risk(*, show: dict[str, Any], aws: AccountSession) -> list[dict[str, Any]]:
     """What each table and bucket the plan deletes holds: items and bytes (DescribeTable, which
     AWS refreshes about every six hours), object versions (one bounded listing)."""
     found: list[dict[str, Any]] = []
-    for change in show.get("resource_changes", []):
-        kind, body = change.get("type", ""), change.get("change") or {}
-        if kind not in ("aws_dynamodb_table", "aws_s3_bucket"):
-            continue
-        if "delete" not in (body.get("actions") or []):
-            continue
+    for change in data_deletions(show):
+        kind, body = change["type"], change.get("change") or {}
         before = body.get("before") or {}
-        entry = {"address": change.get("address", ""), "kind": _WHAT[kind]}
+        entry = {
+            "address": change.get("address", ""),
+            "kind": _WHAT[kind],
+            "action": "replace" if "create" in (body.get("actions") or []) else "delete",
+        }
         if kind == "aws_dynamodb_table":
             entry.update(_table_contents(before.get("name", ""), aws))
         else:
@@ -163,7 +173,7 @@ def protected_refusals(entries: list[dict[str, Any]]) -> list[str]:
         f"The DynamoDB table '{e['name']}' ({e['address']}) has deletion protection on, so it "
         "cannot be destroyed. If its data may really go: back it up if needed, propose a change "
         "setting 'deletion_protection': false for this table, have it reviewed and applied, then "
-        "plan the decommission again."
+        "plan again."
         for e in entries
         if e.get("deletion_protection")
     ]

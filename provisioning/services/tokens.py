@@ -20,6 +20,7 @@ from django.utils import timezone
 from provisioning.iam.spec import SpecError
 from provisioning.models import ApiToken
 from provisioning.services.audit import audit_record
+from provisioning.validation import control_character, control_character_message
 
 KEY_PREFIX = "irsa_"
 SHOWN_PREFIX_LENGTH = 12
@@ -38,6 +39,8 @@ def api_token_create(*, actor: Any, name: str, days: int | None = None) -> tuple
     errors: dict[str, list[str]] = {}
     if not name or len(name) > 100:
         errors["name"] = ["Name the token (1-100 characters), e.g. after the pipeline using it."]
+    elif code_point := control_character(name):
+        errors["name"] = [control_character_message(code_point, what="name")]
     if not 1 <= days <= settings.API_TOKEN_MAX_DAYS:
         errors["days"] = [f"Choose an expiry of 1 to {settings.API_TOKEN_MAX_DAYS} days."]
     if errors:

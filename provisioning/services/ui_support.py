@@ -7,7 +7,6 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 
-from provisioning.iam.spec import SpecError
 from provisioning.models import ChangeKind, ChangeRequest, Microservice
 from provisioning.permissions import can_edit_microservice
 from provisioning.selectors import microservice_live_spec
@@ -19,21 +18,13 @@ def decommission_spec(*, microservice: Microservice) -> dict[str, Any]:
 
 
 def change_request_decommission(
-    *, actor: Any, microservice: Microservice, justification: str, confirm_name: str
+    *, actor: Any, microservice: Microservice, justification: str
 ) -> ChangeRequest:
-    """The requester types the service's name: a decommission deletes its tables and buckets."""
+    """A decommission plans first; when its plans delete tables or buckets, the request then
+    waits for the requester to type the service's name under the counts
+    (``services.data_loss``)."""
     if not can_edit_microservice(actor, microservice):
         raise PermissionDenied("Only the owning team can decommission this microservice.")
-    if confirm_name.strip() != microservice.name:
-        errors = {
-            "confirm_name": [
-                f"Type the service's name '{microservice.name}' to confirm that its role, key, "
-                "tables and buckets (with their data) may be destroyed."
-            ]
-        }
-        if not justification.strip():
-            errors["justification"] = ["Say why the service needs this change."]
-        raise SpecError(errors)
     return change_request_create(
         actor=actor,
         microservice=microservice,

@@ -31,7 +31,8 @@ _KEY_TYPE = "object({name = string, type = string})"
 _TABLE_TYPE = (
     "map(object({kind = string, access = string, name = string, "
     f"hash_key = {_KEY_TYPE}, range_key = {_KEY_TYPE}, billing_mode = string, "
-    "read_capacity = number, write_capacity = number, deletion_protection = bool}))"
+    "read_capacity = number, write_capacity = number, deletion_protection = bool, "
+    "point_in_time_recovery = bool}))"
 )
 _BUCKET_TYPE = "map(object({kind = string, access = string, name = string, versioning = bool}))"
 
@@ -163,6 +164,7 @@ def _table(spec: WorkspaceSpec, resource: ResourceSpec) -> Json:
         "read_capacity": s.get("read_capacity"),
         "write_capacity": s.get("write_capacity"),
         "deletion_protection": bool(s.get("deletion_protection", False)),
+        "point_in_time_recovery": bool(s.get("point_in_time_recovery", False)),
     }
 
 
@@ -338,6 +340,7 @@ def _modules(sandbox: bool) -> Json:
             "read_capacity": "${each.value.read_capacity}",
             "write_capacity": "${each.value.write_capacity}",
             "deletion_protection": "${each.value.deletion_protection}",
+            "point_in_time_recovery": "${each.value.point_in_time_recovery}",
             "kms_key_arn": "${module.kms_key.key_arn}",
             "tags": "${var.tags}",
         },

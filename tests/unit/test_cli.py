@@ -75,6 +75,40 @@ def test_the_review_is_readable():
     assert text.endswith("New access: BLOCKED (high finding)")
 
 
+def test_the_review_shows_the_data_at_risk_and_how_to_confirm():
+    data = change(review=REVIEW)
+    data["data_loss"] = {
+        "at_risk": [
+            {
+                "cluster": "demo",
+                "run": 7,
+                "entries": [{"kind": "DynamoDB table", "name": "demo--orders--t", "items": 3}],
+            }
+        ],
+        "waiting": True,
+    }
+    text = output.review(data)
+    assert "DELETES DATA demo: DynamoDB table demo--orders--t (3 items)" in text
+    assert text.endswith("irsa confirm-data-loss 3 --name orders")
+
+
+def test_confirm_data_loss_posts_the_typed_name(monkeypatch, capsys):
+    sent = {}
+
+    class FakeClient:
+        def post(self, path, body):
+            sent.update(path=path, body=body)
+            return change()
+
+    monkeypatch.setattr("irsa_cli.__main__._client", lambda: FakeClient())
+    assert main(["confirm-data-loss", "3", "--name", "orders"]) == 0
+    assert sent == {
+        "path": "change-requests/3/confirm-data-loss/",
+        "body": {"confirm_name": "orders"},
+    }
+    assert "change request #3" in capsys.readouterr().out
+
+
 def test_api_errors_become_one_message():
     body = {"errors": {"resources[0].name": ["Use a DNS-1123 label."]}}
     assert (

@@ -47,6 +47,7 @@ OTHER = {
                 "read_capacity": 7,
                 "write_capacity": 3,
                 "deletion_protection": True,
+                "point_in_time_recovery": True,
             },
         },
         {
@@ -175,6 +176,7 @@ def test_tfvars_carry_the_derived_names_and_settings():
             "read_capacity": 7,
             "write_capacity": 3,
             "deletion_protection": True,
+            "point_in_time_recovery": True,
         }
     }
     assert tfvars["s3_buckets"] == {

@@ -121,6 +121,11 @@ def test_reference_spec_parses():
             "is not S, N or B",
         ),
         (
+            {"resources__0__settings": {"point_in_time_recovery": "on"}},
+            "resources[0].settings.point_in_time_recovery",
+            "must be true or false",
+        ),
+        (
             {"resources__1__settings": {"versioning": "yes"}},
             "resources[1].settings.versioning",
             "must be true or false",

@@ -28,8 +28,9 @@ resource "aws_dynamodb_table" "this" {
   # DynamoDB refuses to delete a protected table; the portal refuses its destroy plan first.
   deletion_protection_enabled = var.deletion_protection
 
+  # Continuous backups (restore to any second of the last 35 days); on by default in prod.
   point_in_time_recovery {
-    enabled = true
+    enabled = var.point_in_time_recovery
   }
 
   tags = var.tags

@@ -74,3 +74,9 @@ variable "deletion_protection" {
   type        = bool
   default     = false
 }
+
+variable "point_in_time_recovery" {
+  description = "DynamoDB point-in-time recovery (continuous backups) for the table."
+  type        = bool
+  default     = false
+}
