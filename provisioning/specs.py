@@ -55,13 +55,14 @@ def workspace_name_scheme(*, microservice: Microservice | None, cluster: Cluster
 
 
 def _with_defaults(resource: dict[str, Any], cluster: Cluster) -> dict[str, Any]:
-    """Tables in production clusters are protected from deletion and keep point-in-time recovery
-    unless the spec says otherwise."""
+    """Tables in production clusters are protected from deletion unless the spec says otherwise;
+    every table keeps point-in-time recovery unless its spec opts out (the module always had it
+    on, so an existing table never loses its backups by a default changing under it)."""
     resource = dict(resource)
     if resource.get("kind") == "dynamodb_table" and isinstance(resource.get("settings", {}), dict):
         settings = dict(resource.get("settings") or {})
         settings.setdefault("deletion_protection", cluster.environment == Environment.PROD)
-        settings.setdefault("point_in_time_recovery", cluster.environment == Environment.PROD)
+        settings.setdefault("point_in_time_recovery", True)
         resource["settings"] = settings
     return resource
 

@@ -251,8 +251,8 @@ def test_tables_in_production_clusters_are_protected_by_default(developer, team)
         name_scheme=2,
     )
     assert plain["resources"][0]["settings"]["deletion_protection"] is False
-    assert plain["resources"][0]["settings"]["point_in_time_recovery"] is False
-    asked = {**table, "settings": {"point_in_time_recovery": True}}
+    assert plain["resources"][0]["settings"]["point_in_time_recovery"] is True  # backups stay on
+    asked = {**table, "settings": {"point_in_time_recovery": False}}
     dev_asked = workspace_spec_data(
         microservice="orders",
         namespace="shop",
@@ -261,7 +261,7 @@ def test_tables_in_production_clusters_are_protected_by_default(developer, team)
         cluster=dev,
         name_scheme=2,
     )
-    assert dev_asked["resources"][0]["settings"]["point_in_time_recovery"] is True
+    assert dev_asked["resources"][0]["settings"]["point_in_time_recovery"] is False
     explicit = {**table, "settings": {"deletion_protection": False}}
     chosen = workspace_spec_data(
         microservice="orders",

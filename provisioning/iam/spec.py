@@ -326,7 +326,7 @@ def _parse_dynamodb_settings(err: _Errors, path: str, raw: dict) -> dict[str, An
         "read_capacity": None,
         "write_capacity": None,
         "deletion_protection": raw.get("deletion_protection", False),
-        "point_in_time_recovery": raw.get("point_in_time_recovery", False),
+        "point_in_time_recovery": raw.get("point_in_time_recovery", True),
     }
     for flag in ("deletion_protection", "point_in_time_recovery"):
         if not isinstance(settings[flag], bool):

@@ -164,7 +164,7 @@ def _table(spec: WorkspaceSpec, resource: ResourceSpec) -> Json:
         "read_capacity": s.get("read_capacity"),
         "write_capacity": s.get("write_capacity"),
         "deletion_protection": bool(s.get("deletion_protection", False)),
-        "point_in_time_recovery": bool(s.get("point_in_time_recovery", False)),
+        "point_in_time_recovery": bool(s.get("point_in_time_recovery", True)),
     }
 
 

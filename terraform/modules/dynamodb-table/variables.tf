@@ -78,5 +78,5 @@ variable "deletion_protection" {
 variable "point_in_time_recovery" {
   description = "DynamoDB point-in-time recovery (continuous backups) for the table."
   type        = bool
-  default     = false
+  default     = true
 }
