@@ -72,6 +72,14 @@ class WebhookDelivery(models.Model):
     class Meta:
         app_label = "provisioning"
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # The redispatch sweep reads only pending rows, a handful among the whole log.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(status="pending"),
+                name="webhook_delivery_pending",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} → {self.subscription_id} ({self.status})"
