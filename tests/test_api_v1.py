@@ -22,6 +22,7 @@ from provisioning.models import (
     RunKind,
     RunStatus,
 )
+from provisioning.services.idempotency import idempotency_records_purge
 from provisioning.services.tokens import api_token_create
 from tests import test_ui
 from tests.factories import RESOURCES, MicroserviceFactory, UserFactory
@@ -180,6 +181,47 @@ class TestIdempotencyKey:
         assert post(client, url, HTTP_IDEMPOTENCY_KEY="same").status_code == 200
         client.force_login(teammate)  # Tom's key is his own: the request is really sent (409)
         assert post(client, url, HTTP_IDEMPOTENCY_KEY="same").status_code == 409
+
+    def test_answers_past_the_ttl_are_purged_in_batches(self, developer, settings):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from provisioning.tasks import purge_idempotency_records
+
+        settings.IDEMPOTENCY_KEY_TTL = 3600
+
+        def record(key):
+            return IdempotencyRecord.objects.create(
+                user=developer, key=key, method="POST", path="/api/v1/x/", body_sha256="0",
+                status_code=200, response={},
+            )  # fmt: skip
+
+        for i in range(5):
+            record(f"old-{i}")
+        IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(seconds=3601))
+        record("fresh")
+        with CaptureQueriesContext(connection) as queries:
+            assert idempotency_records_purge(batch_size=2) == 5
+        deletes = [q for q in queries if q["sql"].startswith("DELETE")]
+        assert len(deletes) == 3  # 2 + 2 + 1 rows
+        assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["fresh"]
+        assert purge_idempotency_records() == 0  # the beat task: nothing old left
+        settings.IDEMPOTENCY_KEY_TTL = 0
+        assert purge_idempotency_records() == 1
+
+    def test_a_key_past_the_ttl_is_a_new_request(self, client, developer, change, settings):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        client.force_login(developer)
+        url = f"{V1}/change-requests/{change.pk}/submit/"
+        assert post(client, url, HTTP_IDEMPOTENCY_KEY="s-1").status_code == 200
+        settings.IDEMPOTENCY_KEY_TTL = 60
+        IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(seconds=61))
+        again = post(client, url, HTTP_IDEMPOTENCY_KEY="s-1")
+        assert again.status_code == 409 and "Idempotent-Replayed" not in again  # really sent
 
 
 # --- Reads: me, teams, runs, log ------------------------------------------------------------

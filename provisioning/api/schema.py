@@ -116,7 +116,8 @@ def _errors(method: str, operation: dict[str, Any]) -> None:
                 "name": "Idempotency-Key",
                 "required": False,
                 "schema": {"type": "string", "maxLength": 255},
-                "description": "A retry with the same key within 24 h gets the first answer.",
+                "description": "A retry with the same key within 24 h (IDEMPOTENCY_KEY_TTL) gets "
+                "the first answer.",
             }
         )
     if parameters:
