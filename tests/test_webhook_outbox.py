@@ -160,6 +160,44 @@ def test_two_concurrent_sweeps_deliver_once(receiver, eager_celery):  # noqa: F8
     for thread in threads:
         thread.join()
     assert len(swept) == 2
+    first, second = swept
+    assert not set(first) & set(second)  # each claimed by one sweep only
+    assert sorted(first + second) == sorted(d.pk for d in deliveries)
     posted = sorted(json.loads(body)["id"] for _, body in receiver.received)
     assert posted == sorted(d.pk for d in deliveries)  # each once, whoever claimed it
     assert set(WebhookDelivery.objects.values_list("status", "attempts")) == {("delivered", 1)}
+
+
+@pytest.fixture
+def dead_broker():
+    """Celery pointed at a port nobody listens on: every hand-over fails (and is logged)."""
+    from portal.celery import app
+
+    def point_at(url: str) -> None:
+        app.conf.broker_url = url
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    previous = app.conf.broker_url
+    point_at("redis://127.0.0.1:9/0")
+    yield
+    point_at(previous)
+
+
+def test_a_delivery_the_broker_cannot_take_is_swept_once_per_interval(
+    team,
+    receiver,  # noqa: F811
+    dead_broker,
+    settings,
+):
+    settings.WEBHOOK_REDISPATCH_AFTER = 120
+    hook = subscribe(team, receiver, ["drift.found"])
+    delivery = WebhookDelivery.objects.create(subscription=hook, event="drift.found", payload={})
+    age(121)
+    assert webhook_redispatch() == [delivery.pk]  # claimed; the hand-over fails, it stays pending
+    assert webhook_redispatch() == []  # not again before WEBHOOK_REDISPATCH_AFTER has passed
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("pending", 0)
+    WebhookDelivery.objects.update(redispatched_at=timezone.now() - timedelta(seconds=121))
+    assert webhook_redispatch() == [delivery.pk]
+    assert receiver.received == []

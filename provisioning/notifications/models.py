@@ -67,6 +67,8 @@ class WebhookDelivery(models.Model):
     last_status_code = models.IntegerField(null=True, blank=True)
     last_response = models.TextField(blank=True)  # first 2 KB of the receiver's answer or error
     last_attempt_at = models.DateTimeField(null=True, blank=True)
+    # When beat's sweep last handed it to Celery again (claimed by a conditional UPDATE).
+    redispatched_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

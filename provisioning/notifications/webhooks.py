@@ -5,9 +5,9 @@ and the delivery rows are written in that same transaction, so a rolled-back cha
 and a committed one cannot lose its event. The rows are handed to Celery once the transaction
 commits; a process that dies between the commit and that hand-over (or a broker that drops the
 message) leaves them pending, and ``webhook_redispatch`` (a beat task) sends them again after
-WEBHOOK_REDISPATCH_AFTER seconds. Every attempt claims its delivery by a conditional UPDATE on
-the attempt count, so a delivery sent by two sweeps, or by a sweep and a late original message,
-reaches the receiver once per attempt.
+WEBHOOK_REDISPATCH_AFTER seconds. The sweep claims each delivery by a conditional UPDATE, and so
+does every attempt (on the attempt count), so neither two sweeps nor a sweep and a late original
+message deliver one attempt twice.
 
 Signature (docs/api.md): ``X-IRSA-Signature: t=<unix time>,v1=<hex HMAC-SHA256>`` over
 ``"<t>.<raw body>"`` with the subscription's secret. Receivers recompute it and refuse old ``t``
@@ -165,24 +165,35 @@ def webhook_retry_delay(*, attempt: int) -> int:
 
 
 def webhook_redispatch(*, limit: int = REDISPATCH_BATCH) -> list[int]:
-    """The sweep: pending deliveries nobody is working on, handed to Celery again.
+    """The sweep: pending deliveries nobody is working on, handed to Celery again; returns them.
 
     Never attempted WEBHOOK_REDISPATCH_AFTER seconds after they were written (the process died
     between commit and hand-over, or the broker lost the message), or whose next retry is
-    overdue by as much (a worker restarted while holding the retry). Each goes out as its next
-    attempt number, which only one attempt can claim.
+    overdue by as much (a worker restarted while holding the retry). Each is claimed by a
+    conditional UPDATE of ``redispatched_at`` — two sweeps never both send one, and one stuck
+    behind a long queue is sent again at most once per WEBHOOK_REDISPATCH_AFTER — and goes out
+    as its next attempt number, which only one attempt can claim.
     """
     now = timezone.now()
     grace = timedelta(seconds=settings.WEBHOOK_REDISPATCH_AFTER)
     retry_overdue = timedelta(seconds=MAX_RETRY_DELAY + TIMEOUT_SECONDS) + grace
-    stalled = WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).filter(
-        Q(attempts=0, created_at__lt=now - grace)
-        | Q(attempts__gt=0, last_attempt_at__lt=now - retry_overdue)
+    stalled = (
+        WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING)
+        .filter(
+            Q(attempts=0, created_at__lt=now - grace)
+            | Q(attempts__gt=0, last_attempt_at__lt=now - retry_overdue)
+        )
+        .filter(Q(redispatched_at__isnull=True) | Q(redispatched_at__lt=now - grace))
     )
     rows = list(stalled.order_by("created_at", "pk").values_list("pk", "attempts")[:limit])
-    for attempts in sorted({a for _, a in rows}):
-        webhook_dispatch(delivery_ids=[pk for pk, a in rows if a == attempts], attempt=attempts)
-    return [pk for pk, _ in rows]
+    claimed = [
+        (pk, attempts)
+        for pk, attempts in rows
+        if stalled.filter(pk=pk, attempts=attempts).update(redispatched_at=now)
+    ]
+    for attempts in sorted({a for _, a in claimed}):
+        webhook_dispatch(delivery_ids=[pk for pk, a in claimed if a == attempts], attempt=attempts)
+    return [pk for pk, _ in claimed]
 
 
 def _post(request: urllib.request.Request) -> tuple[int | None, str]:
