@@ -256,6 +256,8 @@ SPECTACULAR_SETTINGS = {
     ],
     "COMPONENT_SPLIT_REQUEST": True,  # request bodies typed apart from answers (read-only ids)
 }
+# Seconds a POST's answer is kept for a retry with the same Idempotency-Key; beat deletes older.
+IDEMPOTENCY_KEY_TTL = env_int("IDEMPOTENCY_KEY_TTL", 24 * 3600)
 # API tokens (provisioning.services.tokens): expiry in days, by default and at most.
 API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 30)
 API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365)
@@ -323,6 +325,13 @@ CELERY_BEAT_SCHEDULE = {
     "reap-interrupted-runs": {"task": "provisioning.reap_interrupted_runs", "schedule": 60.0},
     "dispatch-queued-runs": {"task": "provisioning.dispatch_queued_runs", "schedule": 30.0},
     "sweep-run-workdirs": {"task": "provisioning.sweep_run_workdirs", "schedule": 3600.0},
+    # Idempotency-Key answers past IDEMPOTENCY_KEY_TTL (provisioning/services/idempotency.py).
+    "purge-idempotency-records": {
+        "task": "provisioning.purge_idempotency_records",
+        "schedule": 3600.0,
+    },
+    # Webhook deliveries whose message never came (provisioning/notifications/webhooks.py).
+    "redispatch-webhooks": {"task": "notifications.redispatch_webhooks", "schedule": 60.0},
     # Roles and keys of the portal that no workspace holds (reported, never deleted).
     "sweep-orphans": {
         "task": "provisioning.sweep_orphans",
@@ -386,6 +395,9 @@ PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rst
 NOTIFY_SLACK_WEBHOOK_URL = os.environ.get("NOTIFY_SLACK_WEBHOOK_URL", "")
 # Webhook retries wait 1x, 2x, 4x ... this (capped at 10 minutes); six attempts in all.
 WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 10)
+# A delivery written with its event but not attempted this many seconds later (the process died
+# between commit and enqueue, or the broker lost the message) is sent by the beat sweep.
+WEBHOOK_REDISPATCH_AFTER = env_int("WEBHOOK_REDISPATCH_AFTER", 120)
 
 # --- Security review ------------------------------------------------------------------------
 # Namespaces no microservice may trust into: the cluster's own workloads run there.

@@ -46,6 +46,18 @@ def dispatch_queued_runs() -> list[int]:
     return runs.runs_dispatch_queued()
 
 
+@shared_task(
+    name="provisioning.purge_idempotency_records",
+    ignore_result=True,
+    time_limit=600,
+    soft_time_limit=540,
+)
+def purge_idempotency_records() -> int:
+    from provisioning.services.idempotency import idempotency_records_purge
+
+    return idempotency_records_purge()
+
+
 @shared_task(name="provisioning.check_drift", ignore_result=True)
 def check_drift() -> list[int]:
     return runs.workspaces_check_drift()

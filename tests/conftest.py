@@ -62,3 +62,29 @@ def microservice(team):
     return MicroserviceFactory(
         name="orders", team=team, namespace="shop", service_accounts=["orders"]
     )
+
+
+# Tokens that no longer open the door: Alice's, past its expiry, and Alice's, revoked.
+
+
+@pytest.fixture
+def expired_token(developer) -> str:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from provisioning.models import ApiToken
+    from provisioning.services.tokens import api_token_create
+
+    token, key = api_token_create(actor=developer, name="expired", days=1)
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    return key
+
+
+@pytest.fixture
+def revoked_token(developer) -> str:
+    from provisioning.services.tokens import api_token_create, api_token_revoke
+
+    token, key = api_token_create(actor=developer, name="revoked")
+    api_token_revoke(actor=developer, token=token)
+    return key

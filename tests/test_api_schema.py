@@ -5,6 +5,7 @@ Alice (developer), in a world with a team, a cluster and an applied microservice
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
@@ -76,3 +77,95 @@ schema.app = application
 )
 def test_every_operation_answers_as_documented(case, token):
     case.call_and_validate(headers={"Authorization": f"Token {token}"})
+
+
+@functools.cache
+def documented_schema() -> dict:
+    """The published schema, generated once for the checks below (which only read it)."""
+    return published_schema()
+
+
+def expected_errors(method: str, operation: dict) -> set[str]:
+    """The error answers an operation can give, from what it takes (docs/api.md, "Errors")."""
+    wanted = {"400", "401", "429"}  # a control character in the address; auth; throttles
+    parameters = operation.get("parameters", [])
+    if any(p["in"] == "path" for p in parameters):
+        wanted.add("404")
+    if "requestBody" in operation:
+        wanted |= {"413", "415"}
+    if method != "get":
+        wanted.add("403")  # permissions are checked on the server for every write
+    if method in ("post", "put", "patch"):
+        wanted.add("409")
+    return wanted
+
+
+def test_every_operation_documents_its_error_answers():
+    schema = documented_schema()
+    gaps = {}
+    operations = 0
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            operations += 1
+            missing = expected_errors(method, operation) - set(operation["responses"])
+            if missing:
+                gaps[f"{method.upper()} {path}"] = sorted(missing)
+    assert operations >= 30 and gaps == {}
+
+
+def test_401_and_429_are_documented_with_their_body_and_header_everywhere():
+    schema = documented_schema()
+    assert schema["components"]["schemas"]["Detail"]["required"] == ["detail"]
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            where = f"{method.upper()} {path}"
+            refused = operation["responses"]["401"]
+            assert refused["headers"]["WWW-Authenticate"]["required"] is True, where
+            throttled = operation["responses"]["429"]
+            body = throttled["content"]["application/json"]["schema"]
+            assert body == {"$ref": "#/components/schemas/Detail"}, where
+            retry_after = throttled["headers"]["Retry-After"]
+            assert retry_after["required"] and retry_after["schema"]["type"] == "integer", where
+
+
+def documented(method: str, path: str, status: str) -> dict:
+    return documented_schema()["paths"][path][method]["responses"][status]
+
+
+def conforms(response, answer: dict) -> None:
+    """The live answer has the documented body and every documented header, typed."""
+    import jsonschema
+
+    schema = documented_schema()
+    ref = answer["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    jsonschema.validate(response.json(), {**schema["components"]["schemas"][ref]})
+    assert list(response.json()) == ["detail"]
+    for name, header in answer["headers"].items():
+        value = response[name]
+        if header["schema"]["type"] == "integer":
+            value = int(value)
+        jsonschema.validate(value, header["schema"])
+
+
+def test_a_throttled_client_gets_the_documented_429(client, monkeypatch, developer):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    # DRF binds the rates (REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]) when it is imported.
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "1/min", "user": "1/min"})
+    client.force_login(developer)
+    assert client.get("/api/v1/me/").status_code == 200
+    response = client.post("/api/v1/dry-run/", {}, content_type="application/json")
+    assert response.status_code == 429
+    conforms(response, documented("post", "/api/v1/dry-run/", "429"))
+
+
+def test_bad_tokens_get_the_documented_401_then_429(client, settings, db):
+    settings.API_FAILED_AUTH_LIMIT = 2
+    headers = {"HTTP_AUTHORIZATION": "Token irsa_not-a-real-token"}
+    for _ in range(2):
+        response = client.get("/api/v1/runs/", **headers)
+        assert response.status_code == 401
+        conforms(response, documented("get", "/api/v1/runs/", "401"))
+    response = client.get("/api/v1/runs/", **headers)
+    assert response.status_code == 429
+    conforms(response, documented("get", "/api/v1/runs/", "429"))

@@ -1,6 +1,7 @@
 """API v1 for pipelines: versioned paths, the JSON error contract, the declarative spec,
 Idempotency-Key, runs (list, log long-poll), me and teams — across the personas (Alice the
-developer, Tom her teammate, Olga the outsider, Rita the reviewer, staff, anonymous, a bad token).
+developer, Tom her teammate, Olga the outsider, Rita the reviewer, staff, anonymous, a bad token,
+Alice's expired token and Alice's revoked token).
 Nothing reaches Celery: on-commit callbacks are not run unless a test captures them."""
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from provisioning.models import (
     RunKind,
     RunStatus,
 )
+from provisioning.services.idempotency import idempotency_records_purge
 from provisioning.services.tokens import api_token_create
 from tests import test_ui
 from tests.factories import RESOURCES, MicroserviceFactory, UserFactory
+from tests.refusals import assert_token_refused, token
 
 change = test_ui.change
 planned = test_ui.planned
@@ -140,10 +143,10 @@ class TestDeclarativeSpec:
         response = put(client, self.url, {**SPEC, "microservice": "billing"})
         assert response.status_code == 400 and "microservice" in response.json()["errors"]
 
-    def test_personas(self, client, outsider, reviewer, change, db):
+    def test_personas(self, client, outsider, reviewer, change, expired_token, revoked_token):
         assert put(client, self.url, SPEC).status_code == 401
-        response = put(client, self.url, SPEC, HTTP_AUTHORIZATION="Token not-a-token")
-        assert response.status_code == 401
+        for key in ("not-a-token", expired_token, revoked_token):
+            assert_token_refused(put(client, self.url, SPEC, **token(key)))
         client.force_login(outsider)
         assert put(client, self.url, {**SPEC, "team": "search"}).status_code == 403
         client.force_login(reviewer)  # no team: cannot own a new service
@@ -180,6 +183,47 @@ class TestIdempotencyKey:
         assert post(client, url, HTTP_IDEMPOTENCY_KEY="same").status_code == 200
         client.force_login(teammate)  # Tom's key is his own: the request is really sent (409)
         assert post(client, url, HTTP_IDEMPOTENCY_KEY="same").status_code == 409
+
+    def test_answers_past_the_ttl_are_purged_in_batches(self, developer, settings):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from provisioning.tasks import purge_idempotency_records
+
+        settings.IDEMPOTENCY_KEY_TTL = 3600
+
+        def record(key):
+            return IdempotencyRecord.objects.create(
+                user=developer, key=key, method="POST", path="/api/v1/x/", body_sha256="0",
+                status_code=200, response={},
+            )  # fmt: skip
+
+        for i in range(5):
+            record(f"old-{i}")
+        IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(seconds=3601))
+        record("fresh")
+        with CaptureQueriesContext(connection) as queries:
+            assert idempotency_records_purge(batch_size=2) == 5
+        deletes = [q for q in queries if q["sql"].startswith("DELETE")]
+        assert len(deletes) == 3  # 2 + 2 + 1 rows
+        assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["fresh"]
+        assert purge_idempotency_records() == 0  # the beat task: nothing old left
+        settings.IDEMPOTENCY_KEY_TTL = 0
+        assert purge_idempotency_records() == 1
+
+    def test_a_key_past_the_ttl_is_a_new_request(self, client, developer, change, settings):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        client.force_login(developer)
+        url = f"{V1}/change-requests/{change.pk}/submit/"
+        assert post(client, url, HTTP_IDEMPOTENCY_KEY="s-1").status_code == 200
+        settings.IDEMPOTENCY_KEY_TTL = 60
+        IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(seconds=61))
+        again = post(client, url, HTTP_IDEMPOTENCY_KEY="s-1")
+        assert again.status_code == 409 and "Idempotent-Replayed" not in again  # really sent
 
 
 # --- Reads: me, teams, runs, log ------------------------------------------------------------
@@ -402,19 +446,67 @@ READS = [
         ("outsider", 404),  # lists answer (empty); the run itself is another team's
         ("anonymous", 401),
         ("bad_token", 401),
+        ("expired_token", 401),
+        ("revoked_token", 401),
     ],
 )
 def test_new_reads_by_persona(request, client, persona, hidden, change, cluster, teammate):
     run = _run(change, cluster, log="x")
     headers = {}
     if persona == "bad_token":
-        headers["HTTP_AUTHORIZATION"] = "Token 0000000000000000000000000000000000000000"
+        headers = token("0000000000000000000000000000000000000000")
+    elif persona in ("expired_token", "revoked_token"):
+        headers = token(request.getfixturevalue(persona))
     elif persona != "anonymous":
         user = request.getfixturevalue(persona)
-        headers["HTTP_AUTHORIZATION"] = f"Token {api_token_create(actor=user, name='test')[1]}"
+        headers = token(api_token_create(actor=user, name="test")[1])
     for path in READS:
         response = client.get(path.format(run=run.pk), **headers)
         expected = hidden if "{run}" in path or hidden == 401 else 200
         assert response.status_code == expected, (persona, path, response.content[:200])
-        if expected == 401:
-            assert response["WWW-Authenticate"] == "Token"
+        if expected == 401 and persona == "anonymous":
+            assert response["WWW-Authenticate"] == "Token" and list(response.json()) == ["detail"]
+        elif expected == 401:
+            assert_token_refused(response)
+
+
+def _writes(change, hook):
+    """Every write of the new endpoints: (method, path, body)."""
+    return [
+        ("put", f"{V1}/microservices/orders/spec/", SPEC),
+        ("post", f"{V1}/microservices/", {**SPEC, "name": "billing"}),
+        ("post", f"{V1}/change-requests/{change.pk}/submit/", {}),
+        ("post", f"{V1}/change-requests/{change.pk}/cancel/", {}),
+        ("post", f"{V1}/dry-run/", {**SPEC, "microservice": "orders"}),
+        ("post", f"{V1}/microservices/orders/workspaces/demo/verify/", {}),
+        ("post", f"{V1}/webhooks/", {"team": "payments", "url": "http://127.0.0.1:9/h"}),
+        ("patch", f"{V1}/webhooks/{hook.pk}/", {"active": False}),
+        ("delete", f"{V1}/webhooks/{hook.pk}/", None),
+    ]
+
+
+@pytest.mark.parametrize("persona", ["expired_token", "revoked_token"])
+def test_new_writes_refuse_a_dead_token_and_change_nothing(
+    request, client, persona, change, cluster
+):
+    from provisioning.models import AuditEvent, WebhookSubscription
+
+    hook = WebhookSubscription.objects.create(
+        team=change.microservice.team, url="http://127.0.0.1:9/h", events=["run.finished"]
+    )
+    headers = token(request.getfixturevalue(persona))
+    audited = AuditEvent.objects.exclude(action="api_token.refused").count()
+    for method, path, body in _writes(change, hook):
+        data = json.dumps(body) if body is not None else ""
+        response = getattr(client, method)(path, data, content_type="application/json", **headers)
+        assert_token_refused(response)
+    change.refresh_from_db()
+    hook.refresh_from_db()
+    assert change.status == "draft" and hook.active
+    assert Microservice.objects.count() == 1 and ChangeRequest.objects.count() == 1
+    assert AuditEvent.objects.exclude(action="api_token.refused").count() == audited
+    # each refusal is audited with its reason (expired / revoked), never with the key
+    reasons = set(
+        AuditEvent.objects.filter(action="api_token.refused").values_list("data__reason", flat=True)
+    )
+    assert reasons == {persona.removesuffix("_token")}

@@ -18,6 +18,7 @@ from provisioning.models import (
     Workspace,
 )
 from tests.factories import RESOURCES
+from tests.refusals import assert_token_refused, token
 from tests.test_review import (
     KEY_ARN,
     make_applied,
@@ -86,6 +87,21 @@ def test_the_review_validates_ownership(client, outsider, developer, team, clust
     client.force_login(outsider)
     response = client.get(reverse("api-change-request-detail", args=[change.pk]))
     assert response.status_code == 404
+
+
+def test_the_review_refuses_a_dead_token(
+    client, developer, team, cluster, expired_token, revoked_token
+):
+    change = planned_create(developer, team, cluster)
+    url = reverse("api-change-request-detail", args=[change.pk])
+    for key in (expired_token, revoked_token):  # Alice's own request, her tokens dead
+        assert_token_refused(client.get(url, **token(key)))
+        approve = reverse("api-change-request-approve", args=[change.pk])
+        assert_token_refused(
+            client.post(approve, {}, content_type="application/json", **token(key))
+        )
+    change.refresh_from_db()
+    assert change.status == "planned"
 
 
 @pytest.mark.usefixtures("widened_catalog")
@@ -183,5 +199,8 @@ class TestDryRun:
         assert response.status_code == 400
         assert "belongs to team payments" in response.json()["errors"]["microservice"][0]
 
-    def test_anonymous_gets_401(self, client, db):
+    def test_anonymous_and_dead_tokens_get_401(self, client, expired_token, revoked_token):
         assert post(client, self.url, DRY_RUN).status_code == 401
+        for key in (expired_token, revoked_token):
+            response = client.post(self.url, DRY_RUN, content_type="application/json", **token(key))
+            assert_token_refused(response)

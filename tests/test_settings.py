@@ -43,3 +43,17 @@ def test_debug_uses_a_throwaway_key_and_sqlite():
 def test_bad_boolean_is_a_clear_error():
     result = import_settings({"DEBUG": "maybe"})
     assert "DEBUG='maybe' is not a boolean" in result.stderr
+
+
+def test_every_beat_entry_names_a_task_the_worker_knows():
+    from django.conf import settings
+
+    import provisioning.tasks  # noqa: F401 - what the worker imports (autodiscovery)
+    from portal.celery import app
+
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert scheduled - set(app.tasks) == set()
+    assert {
+        "notifications.redispatch_webhooks",
+        "provisioning.purge_idempotency_records",
+    } <= scheduled

@@ -10,6 +10,7 @@ from django.urls import reverse
 from provisioning import tasks
 from provisioning.models import AuditEvent, NodeRoleStatus, VerificationStatus, Workspace
 from tests.factories import MicroserviceFactory
+from tests.refusals import assert_token_refused, token
 
 FAILED = {
     "mode": "live",
@@ -94,6 +95,14 @@ def test_it_validates_ownership(client, outsider, workspace, queued):
     client.force_login(outsider)
     assert client.post(reverse("api-workspace-verify", args=["orders", "demo"])).status_code == 404
     assert client.post(reverse("workspace-verify", args=["orders", "demo"])).status_code == 404
+    assert queued == []
+
+
+def test_dead_tokens_are_refused(client, workspace, queued, expired_token, revoked_token):
+    for key in (expired_token, revoked_token):  # Alice owns the service; her tokens are dead
+        url = reverse("api-workspace-verify", args=["orders", "demo"])
+        assert_token_refused(client.post(url, **token(key)))
+        assert_token_refused(client.get(reverse("api-cluster-detail", args=["demo"]), **token(key)))
     assert queued == []
 
 

@@ -21,9 +21,11 @@ from provisioning.notifications.webhooks import (
 from provisioning.services.changes import change_request_cancel
 from tests import test_ui
 from tests.factories import UserFactory
+from tests.refusals import assert_token_refused, token
 
 change = test_ui.change
 URL = "/api/v1/webhooks/"
+JSON = {"content_type": "application/json"}
 
 
 def post(client, url, data):
@@ -73,9 +75,15 @@ def eager_celery():
 
 
 class TestSubscriptions:
-    def test_personas(self, client, developer, teammate, outsider, reviewer, staff):
+    def test_personas(
+        self, client, developer, teammate, outsider, reviewer, staff, expired_token, revoked_token
+    ):
         hook = {"team": "payments", "url": "http://127.0.0.1:9/h", "events": ["run.finished"]}
         assert post(client, URL, hook).status_code == 401
+        for key in (expired_token, revoked_token):
+            assert_token_refused(client.post(URL, json.dumps(hook), **JSON, **token(key)))
+            assert_token_refused(client.get(URL, **token(key)))
+        assert not WebhookSubscription.objects.exists()
         client.force_login(developer)
         created = post(client, URL, hook)
         assert created.status_code == 201 and len(created.json()["secret"]) >= 32
@@ -100,6 +108,15 @@ class TestSubscriptions:
             f"{URL}{pk}/", json.dumps({"active": False}), content_type="application/json"
         )
         assert response.status_code == 200 and response.json()["active"] is False
+        client.logout()
+        for key in (expired_token, revoked_token):  # Alice's, dead: her team's hook is shut
+            assert_token_refused(client.get(f"{URL}{pk}/", **token(key)))
+            for method in (client.patch, client.delete):
+                assert_token_refused(
+                    method(f"{URL}{pk}/", '{"active": false}', **JSON, **token(key))
+                )
+            assert_token_refused(client.get(f"{URL}{pk}/deliveries/", **token(key)))
+        client.force_login(teammate)
         assert client.delete(f"{URL}{pk}/").status_code == 204
 
     def test_unknown_events_are_refused(self, client, developer):

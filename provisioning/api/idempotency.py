@@ -1,6 +1,7 @@
 """``Idempotency-Key`` on POSTs: a retried request gets the first 2xx answer, not a duplicate.
 
-The key is scoped to the user; the answer is kept 24 hours. The same key with another path or
+The key is scoped to the user; the answer is kept IDEMPOTENCY_KEY_TTL seconds (24 hours by default;
+beat's ``purge_idempotency_records`` deletes older ones). The same key with another path or
 body is a client bug and is refused (422) rather than answered with an unrelated response. Only
 2xx answers are stored: a refused request changed nothing, so sending it again is harmless.
 """
@@ -12,6 +13,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import exceptions
@@ -22,7 +24,10 @@ from rest_framework.response import Response
 from provisioning.api.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
-KEPT_FOR = timedelta(hours=24)
+
+
+def kept_for() -> timedelta:
+    return timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL)
 
 
 class _Replay(Exception):
@@ -47,7 +52,7 @@ class IdempotentPostMixin:
         if len(key) > 255:
             raise exceptions.ValidationError({HEADER: ["At most 255 characters."]})
         fingerprint = hashlib.sha256(request._request.body).hexdigest()
-        since = timezone.now() - KEPT_FOR
+        since = timezone.now() - kept_for()
         record = IdempotencyRecord.objects.filter(
             user=request.user, key=key, created_at__gte=since
         ).first()
@@ -76,7 +81,7 @@ class IdempotentPostMixin:
 def _store(request: Request, response: Response, key: str, fingerprint: str) -> None:
     body = json.loads(JSONRenderer().render(response.data) or b"null")
     IdempotencyRecord.objects.filter(
-        user=request.user, key=key, created_at__lt=timezone.now() - KEPT_FOR
+        user=request.user, key=key, created_at__lt=timezone.now() - kept_for()
     ).delete()
     try:
         with transaction.atomic():

@@ -8,7 +8,8 @@ from django.db import models
 
 
 class IdempotencyRecord(models.Model):
-    """The first 2xx response to ``POST <path>`` by ``user`` with ``key``; kept 24 hours.
+    """The first 2xx response to ``POST <path>`` by ``user`` with ``key``; kept
+    IDEMPOTENCY_KEY_TTL seconds (24 hours), then purged by beat.
 
     ``body_sha256`` detects a key reused for a different request (refused with 422), so a client
     bug cannot silently replay an unrelated answer.

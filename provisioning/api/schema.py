@@ -5,8 +5,12 @@ and without the trailing slash (for old clients and for POSTs that cannot follow
 
 ``complete`` gives every operation a summary and a description written for API users (never a
 class docstring meant for maintainers), documents the error answers every operation can give
-(the bodies of docs/api.md, "Errors"), the ``Idempotency-Key`` header of POSTs, and drops query
-parameters a list declares from the POST that shares its view.
+(the bodies of docs/api.md, "Errors") with their headers (``WWW-Authenticate`` on 401,
+``Retry-After`` on 429), the ``Idempotency-Key`` header of POSTs, and drops query parameters a
+list declares from the POST that shares its view.
+
+Every operation can answer 401 and 429: authentication and the throttles (DRF's per-client rates
+and the bad-token lockout of ``provisioning.security``) run before any view.
 """
 
 from __future__ import annotations
@@ -61,6 +65,24 @@ TEXTS = {
     "webhooks_destroy": ("Delete a webhook subscription", "Its delivery log goes with it."),
 }
 INTERNAL_DOCSTRINGS = ("For APIViews:",)
+UNAUTHENTICATED = {
+    "WWW-Authenticate": {
+        "description": "`Token`: send `Authorization: Token <key>`.",
+        "required": True,
+        "schema": {"type": "string", "enum": ["Token"]},
+    }
+}
+THROTTLED_TEXT = (
+    "Too many requests: over the API rate (`API_THROTTLE_USER`, `API_THROTTLE_ANON`), or too "
+    "many bad tokens from this address (`API_FAILED_AUTH_LIMIT`). Wait `Retry-After` seconds."
+)
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before sending again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
 
 
 def only_v1(endpoints: list[tuple[Any, ...]], **kwargs: Any) -> list[tuple[Any, ...]]:
@@ -85,8 +107,19 @@ def _texts(operation: dict[str, Any]) -> None:
     operation["description"] = current or description or operation["summary"] + "."
 
 
-def _answer(schema: dict[str, str], text: str) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": schema}}, "description": text}
+def _answer(
+    schema: dict[str, str],
+    text: str,
+    headers: dict[str, Any] | None = None,
+    example: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        media["example"] = example
+    answer: dict[str, Any] = {"content": {"application/json": media}, "description": text}
+    if headers:
+        answer["headers"] = headers
+    return answer
 
 
 def _errors(method: str, operation: dict[str, Any]) -> None:
@@ -94,7 +127,21 @@ def _errors(method: str, operation: dict[str, Any]) -> None:
     parameters = operation.get("parameters", [])
     if method != "get":
         parameters = [p for p in parameters if p.get("in") != "query"]
-    responses.setdefault("401", _answer(DETAIL, "No or invalid token (`Authorization: Token`)."))
+    responses.setdefault(
+        "401",
+        _answer(DETAIL, "No token, or one that is unknown, expired or revoked.", UNAUTHENTICATED),
+    )
+    responses.setdefault(
+        "429",
+        _answer(
+            DETAIL,
+            THROTTLED_TEXT,
+            RETRY_AFTER,
+            example={"detail": "Request was throttled. Expected available in 12 seconds."},
+        ),
+    )
+    if method != "get":
+        responses.setdefault("403", _answer(DETAIL, "Not allowed for this user."))
     if any(p.get("in") == "path" for p in parameters):
         responses.setdefault("404", _answer(DETAIL, "No such object you may see."))
     if any(p.get("in") == "query" for p in parameters):
@@ -116,7 +163,8 @@ def _errors(method: str, operation: dict[str, Any]) -> None:
                 "name": "Idempotency-Key",
                 "required": False,
                 "schema": {"type": "string", "maxLength": 255},
-                "description": "A retry with the same key within 24 h gets the first answer.",
+                "description": "A retry with the same key within 24 h (IDEMPOTENCY_KEY_TTL) gets "
+                "the first answer.",
             }
         )
     if parameters:

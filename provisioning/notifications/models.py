@@ -67,11 +67,21 @@ class WebhookDelivery(models.Model):
     last_status_code = models.IntegerField(null=True, blank=True)
     last_response = models.TextField(blank=True)  # first 2 KB of the receiver's answer or error
     last_attempt_at = models.DateTimeField(null=True, blank=True)
+    # When beat's sweep last handed it to Celery again (claimed by a conditional UPDATE).
+    redispatched_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         app_label = "provisioning"
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # The redispatch sweep reads only pending rows, a handful among the whole log.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(status="pending"),
+                name="webhook_delivery_pending",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} → {self.subscription_id} ({self.status})"

@@ -30,20 +30,40 @@ class WebhookNotDelivered(Exception):
 @shared_task(
     name="notifications.deliver_webhook",
     bind=True,
-    max_retries=5,  # six attempts in all (webhooks.MAX_ATTEMPTS)
+    max_retries=None,  # the delivery's own attempt count stops it (webhooks.MAX_ATTEMPTS)
     ignore_result=True,
     time_limit=60,
     soft_time_limit=50,
 )
-def deliver_webhook(self, delivery_id: int) -> None:
-    from provisioning.notifications.webhooks import webhook_attempt
+def deliver_webhook(self, delivery_id: int, attempt: int = 0) -> None:
+    """Attempt number ``attempt`` of a delivery; the next one after 1x, 2x, 4x ... the base
+    (WEBHOOK_RETRY_BASE_SECONDS, 10 s), capped at 10 minutes."""
+    from provisioning.notifications.webhooks import (
+        Outcome,
+        webhook_attempt,
+        webhook_retry_delay,
+    )
 
-    if webhook_attempt(delivery_id=delivery_id):
+    if webhook_attempt(delivery_id=delivery_id, attempt=attempt) != Outcome.RETRY:
         return
-    if self.request.retries < self.max_retries:
-        # 10 s, 20 s, 40 s ... (WEBHOOK_RETRY_BASE_SECONDS), capped at 10 minutes
-        countdown = min(settings.WEBHOOK_RETRY_BASE_SECONDS * 2**self.request.retries, 600)
-        raise self.retry(countdown=countdown, exc=WebhookNotDelivered(delivery_id))
+    raise self.retry(
+        args=(delivery_id, attempt + 1),
+        countdown=webhook_retry_delay(attempt=attempt),
+        exc=WebhookNotDelivered(delivery_id),
+    )
+
+
+@shared_task(
+    name="notifications.redispatch_webhooks",
+    ignore_result=True,
+    time_limit=120,
+    soft_time_limit=100,
+)
+def redispatch_webhooks() -> list[int]:
+    """Beat: pending deliveries whose message never came (webhooks.webhook_redispatch)."""
+    from provisioning.notifications.webhooks import webhook_redispatch
+
+    return webhook_redispatch()
 
 
 class SlackNotDelivered(Exception):

@@ -67,16 +67,25 @@ class BlockingFindingsError(TransitionError):
 
 def _move(change: ChangeRequest, *, allowed: tuple[str, ...], to: str) -> None:
     """One conditional UPDATE per transition: two racing callers cannot both move it."""
-    moved = ChangeRequest.objects.filter(pk=change.pk, status__in=allowed).update(status=to)
-    if not moved:
+    if not _move_if(change, allowed=allowed, to=to):
         change.refresh_from_db()
         raise TransitionError(
             f"Change request #{change.pk} is {change.get_status_display()}; "
             f"it cannot become {ChangeStatus(to).label}."
         )
-    change.status = to
-    webhook_change_request_status(change=change, status=to)
     notify_change_request_status(change=change, status=to)
+
+
+def _move_if(change: ChangeRequest, *, allowed: tuple[str, ...], to: str) -> bool:
+    """The conditional UPDATE and the webhook deliveries it causes, in one transaction (the
+    outbox: the event cannot be lost once the move committed); False when it was not in
+    ``allowed``."""
+    with transaction.atomic():
+        moved = ChangeRequest.objects.filter(pk=change.pk, status__in=allowed).update(status=to)
+        if moved:
+            change.status = to
+            webhook_change_request_status(change=change, status=to)
+    return bool(moved)
 
 
 def change_request_create(
@@ -275,21 +284,13 @@ def _after_plans(change: ChangeRequest) -> None:
             # Stored before the request becomes reviewable, so every reviewer (and the
             # approval's blocking check) reads the same analysis of the same plan.
             Run.objects.filter(pk=plan.pk).update(analysis=_analyse(plan))
-        moved = ChangeRequest.objects.filter(pk=change.pk, status=ChangeStatus.SUBMITTED).update(
-            status=ChangeStatus.PLANNED
-        )
-        if moved:
-            change.status = ChangeStatus.PLANNED
-            webhook_change_request_status(change=change, status=ChangeStatus.PLANNED)
+        if _move_if(change, allowed=(ChangeStatus.SUBMITTED,), to=ChangeStatus.PLANNED):
             _auto_approve_if_no_new_access(change)
             # After the auto-approval, so reviewers are asked only when a human must decide.
             notify_change_request_status(change=change, status=ChangeStatus.PLANNED)
         return
     # A plan failed: back to the author, who fixes the spec (or asks an admin) and resubmits.
-    if ChangeRequest.objects.filter(pk=change.pk, status=ChangeStatus.SUBMITTED).update(
-        status=ChangeStatus.DRAFT
-    ):
-        webhook_change_request_status(change=change, status=ChangeStatus.DRAFT)
+    if _move_if(change, allowed=(ChangeStatus.SUBMITTED,), to=ChangeStatus.DRAFT):
         notify_change_request_status(change=change, status="plan_failed")
     audit_record(actor=None, action="change_request.plan_failed", obj=change)
 
@@ -505,10 +506,7 @@ def _after_applies(change: ChangeRequest, *, stale: bool) -> None:
             _move(change, allowed=(ChangeStatus.APPLYING,), to=ChangeStatus.APPLIED)
             _record_live_spec(change)
         return
-    if ChangeRequest.objects.filter(pk=change.pk, status=ChangeStatus.APPLYING).update(
-        status=ChangeStatus.FAILED
-    ):
-        webhook_change_request_status(change=change, status=ChangeStatus.FAILED)
+    if _move_if(change, allowed=(ChangeStatus.APPLYING,), to=ChangeStatus.FAILED):
         notify_change_request_status(change=change, status=ChangeStatus.FAILED)
     audit_record(actor=None, action="change_request.failed", obj=change)
 

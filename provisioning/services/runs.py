@@ -116,23 +116,26 @@ def run_finish(
         name: redact_data(value, secrets=secrets) if isinstance(value, dict | list) else value
         for name, value in fields.items()
     }
-    done = Run.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
-        status=status,
-        error=error[:10000],
-        exit_code=exit_code,
-        finished_at=timezone.now(),
-        current_step="",
-        **fields,
-    )
-    if done:
-        run = Run.objects.get(pk=run_id)
-        audit_record(
-            actor=None,
-            action=f"run.{status}",
-            obj=run,
-            data={"kind": run.kind, "error": error[:500]},
+    with transaction.atomic():  # the run's end, its audit event and its webhook deliveries
+        done = Run.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+            status=status,
+            error=error[:10000],
+            exit_code=exit_code,
+            finished_at=timezone.now(),
+            current_step="",
+            **fields,
         )
-        webhook_run_finished(run=run)
+        if done:
+            run = Run.objects.select_related("workspace__microservice", "workspace__cluster").get(
+                pk=run_id
+            )
+            audit_record(
+                actor=None,
+                action=f"run.{status}",
+                obj=run,
+                data={"kind": run.kind, "error": error[:500]},
+            )
+            webhook_run_finished(run=run)
     return bool(done)
 
 

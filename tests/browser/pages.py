@@ -1,5 +1,5 @@
-"""Shared by the browser tests and scripts/screenshot.py: Debian's Chromium driven by Playwright
-(no browser download), a login, the "nothing overflows" check and screenshots."""
+"""For the browser tests: Debian's Chromium driven by Playwright (no browser download), a login,
+the "nothing overflows" check and the docs' screenshots."""
 
 from __future__ import annotations
 
@@ -53,8 +53,8 @@ def assert_fits(page: Any) -> None:
     assert width <= window, f"{page.url} is {width} px wide in a {window} px window"
 
 
-def screenshot(page: Any, name: str) -> None:
+def screenshot(page: Any, name: str, *, full_page: bool = False) -> None:
     """Into SCREENSHOT_DIR when set (``SCREENSHOT_DIR=docs`` refreshes the docs' images)."""
     target = os.environ.get("SCREENSHOT_DIR")
     if target:
-        page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=False)
+        page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=full_page)

@@ -4,6 +4,11 @@ reviewer rejects it with a comment, the developer proposes again, the reviewer a
 apply runs; the inventory lists the role and key. Every page visited must fit in 1280 px.
 
 One apply in all (the expensive part); the plans are real too, since the review page shows them.
+A second test opens the review page of a change with a grant diff and a blocking finding: its
+plans finished as the worker finishes them (tests/test_review.py), no worker or Terraform.
+
+``SCREENSHOT_DIR=docs`` refreshes the docs' images: screenshot, dashboard, inventory,
+review-approve (the flow) and review (the page with findings).
 """
 
 from __future__ import annotations
@@ -24,8 +29,18 @@ from tests.browser.pages import (
     log_in,
     screenshot,
 )
-from tests.factories import ClusterFactory, TeamFactory, UserFactory
-from tests.integration.test_review_flow import worker  # noqa: F401 (the module's Celery worker)
+from tests.factories import RESOURCES, ClusterFactory, TeamFactory, UserFactory
+from tests.integration.test_review_flow import (
+    celery_app,
+    point_celery_at,
+    worker,  # noqa: F401 (the module's Celery worker)
+)
+from tests.test_review import (
+    make_applied,
+    planned_change,
+    planned_create,
+    widened_catalog,  # noqa: F401 (a fixture)
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -164,3 +179,41 @@ def test_developer_reviewer_apply_flow_with_a_rejection(live_server, worker, peo
         log_in(page, base, "rita")
         for path in ("/", "/reviews/", "/audit/", "/inventory/", "/clusters/demo/"):
             visit(page, base + path)
+
+
+@pytest.fixture
+def no_worker():
+    """Runs go to a broker nobody answers (whatever worker this module started), so they stay
+    queued for the test to finish as the worker would."""
+    previous = celery_app.conf.broker_url
+    point_celery_at("redis://127.0.0.1:9/0")
+    yield
+    point_celery_at(previous)
+
+
+@pytest.mark.usefixtures("widened_catalog", "no_worker")
+def test_the_review_page_shows_the_grant_diff_and_a_blocking_finding(
+    live_server, developer, reviewer, team, cluster
+):
+    """orders applied; a change adds an `exports` bucket, planned after an admin widened the
+    catalog's DynamoDB read_write level with dynamodb:DeleteTable (a high finding)."""
+    create = planned_create(developer, team, cluster)
+    make_applied(create)
+    exports = {"kind": "s3_bucket", "name": "exports", "access": "read_write"}
+    change = planned_change(
+        developer, create, [*RESOURCES, exports], "orders exports invoices for the accounting team"
+    )
+    base = live_server.url
+    with browser_page() as page:
+        log_in(page, base, reviewer.username)
+        visit(page, f"{base}/changes/{change.pk}/")
+        added = page.locator("table.grants tr.grant-added")
+        assert added.count() >= 1
+        texts = added.all_inner_texts()  # only the new bucket's grants are added
+        assert all(text.rstrip("/*").endswith("exports") for text in texts), texts
+        finding = page.locator("table.findings tbody tr")
+        assert finding.count() == 1 and "IRSA005" in finding.inner_text()
+        assert "dynamodb:DeleteTable" in finding.inner_text()
+        assert page.locator("text=blocked: high findings").count() == 1
+        assert page.locator("text=High findings block approval").count() == 1
+        screenshot(page, "review", full_page=True)

@@ -111,6 +111,18 @@ def test_a_pipeline_applies_a_spec_with_the_cli(
     assert "set IRSA_URL" in capsys.readouterr().err
 
 
+def test_the_cli_says_a_dead_token_is_refused(
+    live_server, monkeypatch, capsys, expired_token, revoked_token
+):
+    """Alice's expired and revoked tokens: the API's 401 and its reason, exit status 1."""
+    for key in (expired_token, revoked_token):
+        code, out = irsa(monkeypatch, capsys, live_server, key, "whoami")
+        assert code == 1 and "HTTP 401" in out, out
+        assert "Invalid, expired or revoked token." in out
+        code, out = irsa(monkeypatch, capsys, live_server, key, "--json", "status", "orders")
+        assert code == 1 and "HTTP 401" in out, out
+
+
 def doc_examples() -> dict[str, str]:
     """The blocks of docs/api.md marked ``<!-- example: NAME -->``."""
     text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
