@@ -110,6 +110,7 @@ def test_two_runs_racing_on_one_workspace_the_second_meets_the_lock(
     plan = execute(workspace, RunKind.PLAN, spec)
     assert plan.status == RunStatus.SUCCEEDED, plan.error
     other = CeleryWorker(env=env, log=tmp_path / "worker-b.log", queue="host-b", host=OTHER_HOST)
+    terraform_group = 0
     try:
         first = Run.objects.create(
             workspace=workspace, kind=RunKind.APPLY, spec=plan.spec, plan_run=plan
@@ -118,12 +119,19 @@ def test_two_runs_racing_on_one_workspace_the_second_meets_the_lock(
         lock = lock_while_applying(first, workspace)
         assert lock.who.endswith(f"@{OTHER_HOST}") and lock.operation == "OperationTypeApply"
         other.pause()  # cut off: its heartbeats stop, its Terraform (own session) goes on
+        # ... slowly: held still until the retry has met its lock, so an apply quicker than the
+        # retry's init cannot make the race vanish (the lock item does not expire meanwhile).
+        terraform_group = Run.objects.get(pk=first.pk).pid
+        os.killpg(terraform_group, signal.SIGSTOP)
         time.sleep(3)
         reaped = runs.runs_reap_interrupted(
             heartbeat_timeout=timedelta(seconds=2), foreign_timeout=timedelta(seconds=2)
         )
         assert reaped == [first.pk]
-        assert Run.objects.get(pk=first.pk).status == RunStatus.INTERRUPTED
+        interrupted = Run.objects.get(pk=first.pk)
+        assert interrupted.status == RunStatus.INTERRUPTED
+        assert f"The worker on {OTHER_HOST} has not reported since" in interrupted.error
+        assert "may still be running there" in interrupted.error
 
         second = execute(workspace, RunKind.PLAN, spec)  # the database allows it now
         assert second.status == RunStatus.FAILED
@@ -132,6 +140,8 @@ def test_two_runs_racing_on_one_workspace_the_second_meets_the_lock(
         assert f"since {lock.created[:10]}" in second.error
         assert "operation OperationTypeApply" in second.error and "not forced" in second.error
     finally:
+        if terraform_group:
+            os.killpg(terraform_group, signal.SIGCONT)
         other.resume()
         wait_until(
             lambda: workspace_state_lock(workspace=workspace) is None,
