@@ -34,23 +34,18 @@ from provisioning.services import runs
 from provisioning.services.execution import run_execute
 from provisioning.services.reconcile import workspace_reconcile, workspace_reconcile_import
 from provisioning.services.state_lock import workspace_state_lock
-from sandbox.accounts import create_state_backend
 from sandbox.celery_worker import CeleryWorker
 from tests.factories import ClusterFactory, MicroserviceFactory, TeamFactory
 from tests.integration.test_celery_runs import broker, spec_for, worker_env  # noqa: F401
-from tests.integration.test_s3_backend import BUCKET, LOCK_TABLE, TABLE_ONLY
+from tests.integration.test_s3_backend import (  # noqa: F401 (s3_backend: a fixture)
+    BUCKET,
+    LOCK_TABLE,
+    TABLE_ONLY,
+    s3_backend,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 OTHER_HOST = "worker-b"
-
-
-@pytest.fixture
-def s3_settings(tf_settings, sandbox):
-    create_state_backend(sandbox.endpoint_url, bucket=BUCKET, lock_table=LOCK_TABLE)
-    tf_settings.TERRAFORM_BACKEND = "s3"
-    tf_settings.TERRAFORM_STATE_BUCKET = BUCKET
-    tf_settings.TERRAFORM_LOCK_TABLE = LOCK_TABLE
-    return tf_settings
 
 
 @pytest.fixture
@@ -93,7 +88,7 @@ def lock_while_applying(run: Run, workspace: Workspace):
 
 
 def test_two_runs_racing_on_one_workspace_the_second_meets_the_lock(
-    s3_settings,
+    s3_backend,  # noqa: F811
     worker_env,  # noqa: F811
     workspace,
     demo_aws,
@@ -158,7 +153,7 @@ def test_two_runs_racing_on_one_workspace_the_second_meets_the_lock(
 
 
 def test_a_run_killed_mid_apply_leaves_a_lock_an_admin_releases(
-    s3_settings,
+    s3_backend,  # noqa: F811
     broker,  # noqa: F811 (reconciliation dispatches go to this private Redis)
     workspace,
     demo_aws,
