@@ -5,7 +5,9 @@ stack), its output in a log file; `stop` asks it to finish (SIGTERM to its proce
 `kill` ends it and its pool at once, as an OOM kill or a lost node would; `kill_pool_child`
 SIGKILLs only the pool process running the task (the main process stays and forks a new one), as
 an OOM kill of the busy child would. A Terraform the child started runs in its own session and is
-not touched by that.
+not touched by that. ``host`` runs the worker in a UTS namespace of its own under that host name
+(root only), so the portal and Terraform see it as a worker on another machine; ``pause`` stops
+the worker's processes (not its Terraform), as a node cut off from the database would look.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class CeleryWorker:
         queue: str = "celery",
         ready_timeout: float = 90,
         concurrency: int = 1,
+        host: str = "",
     ) -> None:
         self.log = log
         self.handle = log.open("w")
@@ -40,6 +43,8 @@ class CeleryWorker:
         argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         if name:
             argv += ["-n", f"{name}@%h"]
+        if host:  # exec keeps the pid: self.process is still the worker's main process
+            argv = ["unshare", "--uts", "--", "sh", "-c", 'hostname "$0" && exec "$@"', host, *argv]
         self.process = subprocess.Popen(
             argv,
             cwd=ROOT,
@@ -78,8 +83,20 @@ class CeleryWorker:
                 os.kill(pid, signal.SIGKILL)
         self.process.wait()
 
+    def pause(self) -> None:
+        """SIGSTOP the main process and its pool: no task progress, no heartbeat."""
+        for pid in [self.process.pid, *self.pool_pids()]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in [self.process.pid, *self.pool_pids()]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
     def stop(self, timeout: float = 60) -> None:
         if self.process.poll() is None:
+            self.resume()  # a paused worker would not act on SIGTERM
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=timeout)

@@ -213,6 +213,10 @@ def test_a_run_on_another_host_waits_for_that_hosts_workers(developer, team, clu
         heartbeat_timeout=timedelta(minutes=5), foreign_timeout=timedelta(minutes=6)
     )
     assert reaped == [apply.pk]
+    error = Run.objects.get(pk=apply.pk).error
+    # This host cannot see that host's Terraform: the message does not claim it is gone.
+    assert "The worker on elsewhere has not reported since" in error
+    assert "may still be running there" in error and "is gone" not in error
 
 
 def test_only_one_adopter_claims_a_stale_run(workspace):

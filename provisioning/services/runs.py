@@ -278,13 +278,28 @@ def run_recover(*, run: Run, host: str, timeout: timedelta) -> bool:
         )
         run_adopt(run_id=run.pk, launched=launched)
         return True
-    message = (
-        f"The worker stopped reporting for over {int(timeout.total_seconds())} s and its "
-        "Terraform is gone without recording how it ended, so the run was marked interrupted. "
-        "If Terraform still holds the workspace's state lock, check that no process is running "
-        "before `terraform force-unlock`; the portal never forces it."
+    return run_end_unsuccessfully(
+        run=run, status=RunStatus.INTERRUPTED, message=_interrupted_message(run, host, timeout)
     )
-    return run_end_unsuccessfully(run=run, status=RunStatus.INTERRUPTED, message=message)
+
+
+def _interrupted_message(run: Run, host: str, timeout: timedelta) -> str:
+    seconds = int(timeout.total_seconds())
+    release = "release it (workspace admin, 'Release the state lock')"
+    if run.host and run.host != host:  # this host cannot see that host's processes
+        return (
+            f"The worker on {run.host} has not reported since "
+            f"{run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC, so the run was marked interrupted; its "
+            "Terraform may still be running there and hold the workspace's state lock, which a "
+            f"later run then meets. Only once no Terraform of this workspace runs on {run.host}, "
+            f"{release}; the portal never forces it."
+        )
+    return (
+        f"The worker stopped reporting for over {seconds} s and its Terraform is gone without "
+        "recording how it ended, so the run was marked interrupted. If Terraform still holds "
+        f"the workspace's state lock, check that no process is running before you {release} "
+        "or run `terraform force-unlock`; the portal never forces it."
+    )
 
 
 def _adoptable(run: Run, host: str) -> process.Launched | None:

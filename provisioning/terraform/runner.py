@@ -258,6 +258,10 @@ class WorkspaceRunner:
         self.parked = False
         self.reused = not existing and reuse is not None and _take_parked(reuse, workdir)
         self._init_stamp = _init_stamp(toolchain, backend)
+        # With a lock error, Terraform prints the Lock Info the backend returns: the S3 and local
+        # backends read the holder's; the pg backend (advisory locks) only has the refused
+        # attempt's own, which names this run, not the holder.
+        self._lock_holder_printed = backend.kind != "pg"
         if not existing:
             if not self.reused:
                 workdir.mkdir(parents=True, exist_ok=False)
@@ -314,7 +318,7 @@ class WorkspaceRunner:
             destroy=IsFlagged if destroy else IsNotFlagged,
         )
         if rc not in (0, 2):
-            _raise_for(rc, "plan", out + err)
+            _raise_for(rc, "plan", out + err, holder=self._lock_holder_printed)
         plan_bytes = (self.workdir / PLAN_FILE).read_bytes()
         show = self.show(PLAN_FILE)
         return PlanResult(
@@ -343,7 +347,7 @@ class WorkspaceRunner:
         rc, out, err = self.tf.cmd(
             "import", address, resource_id, var=None, input=False, lock_timeout=self.lock_timeout
         )
-        _raise_for(rc, "import", out + err)
+        _raise_for(rc, "import", out + err, holder=self._lock_holder_printed)
 
     def apply(self, plan_file: bytes) -> dict[str, Any]:
         """Apply exactly this saved plan and return the outputs it leaves; StalePlanError when
@@ -364,7 +368,7 @@ class WorkspaceRunner:
             json=IsFlagged,
             stdout_sink=ui.write,
         )
-        _raise_for(rc, "apply", ui.text() + err)
+        _raise_for(rc, "apply", ui.text() + err, holder=self._lock_holder_printed)
         if ui.outputs is None:
             raise TerraformError("terraform apply finished without reporting its outputs.")
         return ui.outputs
@@ -377,7 +381,7 @@ class WorkspaceRunner:
             input=False,
             lock_timeout=self.lock_timeout,
         )
-        _raise_for(rc, "destroy", out + err)
+        _raise_for(rc, "destroy", out + err, holder=self._lock_holder_printed)
 
     def outputs(self) -> dict[str, Any]:
         rc, out, err = self.tf.cmd("output", json=IsFlagged, no_color=IsFlagged, echo_stdout=False)
@@ -432,7 +436,8 @@ def _is_secret_name(name: str) -> bool:
     return any(word in name.upper() for word in ("SECRET", "TOKEN", "PASSWORD", "CONN_STR"))
 
 
-def _raise_for(rc: int, step: str, output: str) -> None:
+def _raise_for(rc: int, step: str, output: str, *, holder: bool = True) -> None:
+    """``holder``: the output's Lock Info (if any) describes the lock's holder."""
     if rc == 0:
         return
     tail = output[-4000:]
@@ -444,15 +449,46 @@ def _raise_for(rc: int, step: str, output: str) -> None:
             output=tail,
         )
     if "Error acquiring the state lock" in output:
+        release = (
+            " If no run of this workspace is running any more, a run that died left it: an "
+            "admin can release it on the workspace (Django admin, 'Release the state lock')."
+        )
         raise StateLockedError(
-            f"terraform {step}: the workspace state is locked by another run; "
-            "the lock was not forced.",
+            f"terraform {step}: the workspace state is locked by "
+            f"{_lock_holder(output) if holder else 'another run'}; the lock was not forced."
+            + (release if holder else ""),
             exit_code=rc,
             output=tail,
         )
     raise TerraformError(
         f"terraform {step} failed: {process.describe_exit(rc)}", exit_code=rc, output=tail
     )
+
+
+def lock_info(output: str) -> dict[str, str]:
+    """The ``Lock Info:`` block Terraform prints with a lock error (ID, Path, Operation, Who,
+    Version, Created), as a dict; empty when the backend printed none."""
+    _, found, block = output.partition("Lock Info:")
+    info: dict[str, str] = {}
+    for line in block.splitlines()[1:] if found else []:
+        key, colon, value = line.strip().partition(":")
+        if not colon or not key.isalpha():
+            break
+        info[key] = value.strip()
+    return info
+
+
+def _lock_holder(output: str) -> str:
+    info = lock_info(output)
+    if not info.get("ID"):
+        return "another run"
+    holder = f"lock {info['ID']}"
+    details = [
+        f"{name} {info[key]}"
+        for key, name in (("Operation", "operation"), ("Who", "held by"), ("Created", "since"))
+        if info.get(key)
+    ]
+    return holder + (f" ({', '.join(details)})" if details else "")
 
 
 def summarize_plan(show: Mapping[str, Any]) -> dict[str, list[str]]:
