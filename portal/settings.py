@@ -258,6 +258,8 @@ SPECTACULAR_SETTINGS = {
 }
 # Seconds a POST's answer is kept for a retry with the same Idempotency-Key; beat deletes older.
 IDEMPOTENCY_KEY_TTL = env_int("IDEMPOTENCY_KEY_TTL", 24 * 3600)
+# Final drift checks older than this go (each workspace keeps its latest): services/runs.py.
+DRIFT_RUN_RETENTION = env_int("DRIFT_RUN_RETENTION", 7 * 24 * 3600)
 # API tokens (provisioning.services.tokens): expiry in days, by default and at most.
 API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 30)
 API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365)
@@ -325,6 +327,7 @@ CELERY_BEAT_SCHEDULE = {
     "reap-interrupted-runs": {"task": "provisioning.reap_interrupted_runs", "schedule": 60.0},
     "dispatch-queued-runs": {"task": "provisioning.dispatch_queued_runs", "schedule": 30.0},
     "sweep-run-workdirs": {"task": "provisioning.sweep_run_workdirs", "schedule": 3600.0},
+    "purge-drift-runs": {"task": "provisioning.purge_drift_runs", "schedule": 3600.0},
     # Idempotency-Key answers past IDEMPOTENCY_KEY_TTL (provisioning/services/idempotency.py).
     "purge-idempotency-records": {
         "task": "provisioning.purge_idempotency_records",

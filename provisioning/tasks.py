@@ -100,6 +100,13 @@ def audit_node_role(cluster_id: int) -> str:
     return cluster_audit_node_role(cluster=Cluster.objects.get(pk=cluster_id)).node_role_status
 
 
+@shared_task(
+    name="provisioning.purge_drift_runs", ignore_result=True, time_limit=600, soft_time_limit=540
+)
+def purge_drift_runs() -> int:
+    return runs.drift_runs_purge()
+
+
 @shared_task(name="provisioning.sweep_run_workdirs", ignore_result=True)
 def sweep_run_workdirs() -> list[str]:
     return runs.runs_sweep_workdirs()

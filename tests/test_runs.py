@@ -149,6 +149,34 @@ def test_drift_checks_plan_every_idle_applied_workspace(
     assert second == []
 
 
+def test_old_drift_checks_are_purged_but_each_workspaces_latest_is_kept(
+    workspace, cluster, microservice, settings
+):
+    from tests.factories import MicroserviceFactory
+
+    settings.DRIFT_RUN_RETENTION = 3600
+    long_ago = timezone.now() - timedelta(days=2)
+    other = Workspace.objects.create(microservice=MicroserviceFactory(), cluster=cluster)
+
+    def run(ws: Workspace, kind: str = RunKind.DRIFT, status: str = RunStatus.SUCCEEDED) -> Run:
+        made = Run.objects.create(workspace=ws, kind=kind, status=status)
+        Run.objects.filter(pk=made.pk).update(created_at=long_ago)
+        return made
+
+    old = [run(workspace) for _ in range(3)]  # the last of them is the workspace's latest check
+    plan = run(workspace, kind=RunKind.PLAN)
+    failed = run(other, status=RunStatus.FAILED)
+    only = run(other)  # other's latest
+    running = run(other, status=RunStatus.RUNNING)  # active: never deleted, whatever its age
+    recent = Run.objects.create(workspace=other, kind=RunKind.DRIFT, status=RunStatus.SUCCEEDED)
+
+    assert runs.drift_runs_purge(batch_size=1) == 4  # old[0], old[1], failed, only: in batches
+    kept = set(Run.objects.values_list("pk", flat=True))
+    assert kept == {old[2].pk, plan.pk, running.pk, recent.pk}
+    assert failed.pk not in kept and only.pk not in kept  # `recent` is other's latest now
+    assert runs.drift_runs_purge() == 0
+
+
 def _applying_change(developer, team, cluster):
     """A change request in `applying` with a running apply whose worker is long gone."""
     change = register_orders(developer, team, cluster, justification="x")

@@ -195,7 +195,9 @@ def _plan(job: _Job) -> None:
         job,
         status=RunStatus.SUCCEEDED,
         exit_code=2 if result.has_changes else 0,
-        plan_file=result.plan_file,
+        # A drift check is never applied: its hash and summary are the record, not ~20 KB of
+        # plan file per check (the largest part of a drift run's row; docs/deploy.md, capacity).
+        plan_file=result.plan_file if run.kind == RunKind.PLAN else None,
         plan_sha256=result.sha256,
         plan_summary=summary,
         has_changes=result.has_changes,

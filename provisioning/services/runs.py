@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Value
+from django.db.models import F, OuterRef, Subquery, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
@@ -398,6 +398,37 @@ def wait_for_run(run_id: int, *, timeout: float = 300, poll: float = 0.5) -> Run
         if time.monotonic() > deadline:
             raise TimeoutError(f"run {run_id} still {run.status} after {timeout:g} s")
         time.sleep(poll)
+
+
+DRIFT_PURGE_BATCH = 1000
+
+
+def drift_runs_purge(*, batch_size: int = DRIFT_PURGE_BATCH) -> int:
+    """Delete final drift checks older than DRIFT_RUN_RETENTION, except each workspace's latest
+    (what its page shows), ``batch_size`` rows per statement; returns how many went.
+
+    Drift runs are most of the database at scale (docs/deploy.md, capacity): thousands a day,
+    each a summary and a log, none ever applied (no apply names one as its plan)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.DRIFT_RUN_RETENTION)
+    latest = (
+        Run.objects.filter(workspace_id=OuterRef("workspace_id"), kind=RunKind.DRIFT)
+        .order_by("-created_at", "-pk")
+        .values("pk")[:1]
+    )
+    old = (
+        Run.objects.filter(kind=RunKind.DRIFT, created_at__lt=cutoff)
+        .exclude(status__in=ACTIVE_RUN_STATUSES)
+        .exclude(pk=Subquery(latest))
+        .order_by("pk")
+    )
+    deleted = 0
+    while True:
+        batch = list(old.values_list("pk", flat=True)[:batch_size])
+        if not batch:
+            return deleted
+        deleted += Run.objects.filter(pk__in=batch, kind=RunKind.DRIFT).delete()[0]
+        if len(batch) < batch_size:
+            return deleted
 
 
 def workspaces_check_drift() -> list[int]:

@@ -86,3 +86,10 @@ def test_a_throttled_drift_check_backs_off_instead_of_failing(
     tf_settings.DRIFT_THROTTLE_BACKOFF = 0
     (again,) = runs.workspaces_check_drift()  # the back-off over, the workspace is still due
     assert Run.objects.get(pk=again).kind == RunKind.DRIFT
+    run_execute(run_id=again)
+    checked = Run.objects.get(pk=again)
+    assert checked.status == RunStatus.SUCCEEDED and not checked.has_changes, checked.error
+    # Never applied, so only its hash is kept, not the plan file.
+    assert len(checked.plan_sha256) == 64 and checked.plan_file is None
+    workspace.refresh_from_db()
+    assert workspace.status == WorkspaceStatus.APPLIED
