@@ -159,8 +159,11 @@ def test_developer_reviewer_apply_flow_with_a_rejection(live_server, worker, peo
         assert page.locator(f"code:has-text('{role_arn}')").count() >= 1
         assert page.locator("button:has-text('Copy manifest')").count() == 1
         screenshot(page, "screenshot")
-        visit(page, f"{base}/runs/{apply.pk}/")
+        visit(page, f"{base}/runs/{apply.plan_run_id}/")
         assert page.locator("details.log-init").count() == 1  # init folded once done
+        visit(page, f"{base}/runs/{apply.pk}/")  # the plan's initialised directory, taken over
+        assert page.locator("details.log-init").count() == 0
+        assert page.locator("text=init skipped").count() == 1
         visit(page, f"{base}/inventory/")
         assert page.locator(f"text={role_arn}").count() == 1
         screenshot(page, "inventory")
