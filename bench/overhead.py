@@ -47,6 +47,12 @@ def portal_once(stack: Stack) -> dict[str, float]:
         return plan, apply
 
     total, (plan, apply) = timed(plan_and_apply)
+    workspace.refresh_from_db()
+    verification = workspace.verification or {}
+    log(
+        f"verification: {workspace.verification_status or 'none'}, "
+        f"{len(verification.get('probes', []))} probes"
+    )
     destroy = wait_for_run(run_enqueue(workspace=workspace, kind=RunKind.DESTROY, spec=spec).pk)
     assert destroy.status == RunStatus.SUCCEEDED, destroy.error
     return {

@@ -54,8 +54,9 @@ from provisioning.terraform.toolchain import ToolchainError
 from provisioning.verification.services import verification_after_apply
 
 logger = logging.getLogger(__name__)
-# The services the plan's pre-flight and data-at-risk checks call (provisioning.services.preflight).
-PREFLIGHT_SERVICES = ("s3", "dynamodb", "iam", "kms")
+# The services the plan's pre-flight and data-at-risk checks (provisioning.services.preflight) and
+# the verification after an apply (provisioning.verification) call in the cluster's account.
+ACCOUNT_SERVICES = ("s3", "dynamodb", "iam", "kms")
 POLICY_ATTRIBUTES = {
     "aws_iam_policy": "policy",
     "aws_iam_role": "assume_role_policy",
@@ -172,7 +173,8 @@ def _plan(job: _Job) -> None:
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The account's session and clients are made while Terraform plans (a second or so of
         # Python work on a plan + apply otherwise spent after the plan, on the run's clock).
-        aws = pool.submit(_account_with_clients, run) if run.kind == RunKind.PLAN else None
+        planning = run.kind == RunKind.PLAN
+        aws = pool.submit(_account_with_clients, run, "preflight") if planning else None
         result = _step(run, "plan", lambda: runner.plan(destroy=run.destroy_plan))
     account = aws.result if aws is not None else lambda: _account(run, "preflight")
     if not run.destroy_plan:
@@ -235,11 +237,14 @@ def _preflight(run: Run, show: dict[str, Any], account: Callable[[], AccountSess
         )
 
 
-def _account_with_clients(run: Run) -> AccountSession:
-    """The pre-flight's session with the clients it (and data at risk) will ask for. Runs in a
-    thread: the cluster row is read before, so the thread needs no database connection."""
-    aws = session_for_cluster(run.workspace.cluster, purpose="preflight", run_id=run.pk)
-    for service in PREFLIGHT_SERVICES:
+def _account_with_clients(run: Run, purpose: str) -> AccountSession:
+    """A session for the pre-flight (and data at risk) or the verification after an apply, with
+    the clients they ask for. Runs in a thread: the cluster row is read before, so the thread
+    needs no database connection."""
+    aws = session_for_cluster(
+        run.workspace.cluster, purpose=purpose, run_id=run.pk if purpose == "preflight" else None
+    )
+    for service in ACCOUNT_SERVICES:
         aws.client(service)
     return aws
 
@@ -256,13 +261,18 @@ def _apply(job: _Job) -> None:
         raise TerraformError("This apply has no stored plan to apply.")
     plan_bytes = bytes(plan.plan_file)
     _check_plan_approved(run, plan, hashlib.sha256(plan_bytes).hexdigest())
-    outputs = _step(run, "apply", runner.apply, plan_bytes)
+    verifies = settings.VERIFY_AFTER_APPLY and not plan.destroy_plan
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The verification's session and clients are made while Terraform applies.
+        aws = pool.submit(_account_with_clients, run, "verify") if verifies else None
+        outputs = _step(run, "apply", runner.apply, plan_bytes)
     _record_outputs(run.workspace_id, outputs, destroyed=plan.destroy_plan)
     physical_names_keep_only(
         workspace_id=run.workspace_id,
         spec=None if plan.destroy_plan else parse_workspace_spec(run.spec),
     )
-    verification_after_apply(run=run)  # never raises: a failed proof does not undo the apply
+    # Never raises: a failed proof does not undo the apply (nor does a session that failed).
+    verification_after_apply(run=run, aws=aws.result if aws is not None else None)
     _finish(job, status=RunStatus.SUCCEEDED, exit_code=0, outputs=outputs)
     _after(run)
 

@@ -8,13 +8,14 @@ audited and sent to the requester and security.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from provisioning.aws import session_for_cluster
+from provisioning.aws import AccountSession, session_for_cluster
 from provisioning.iam.spec import WorkspaceSpec, parse_workspace_spec
 from provisioning.models import (
     ACTIVE_RUN_STATUSES,
@@ -36,8 +37,9 @@ MAX_NEIGHBOUR_WORKSPACES = 5
 VERIFIABLE = (WorkspaceStatus.APPLIED, WorkspaceStatus.DRIFTED)
 
 
-def verification_after_apply(*, run: Run) -> None:
-    """The apply run's "verify" step, when VERIFY_AFTER_APPLY is on and the apply kept the role."""
+def verification_after_apply(*, run: Run, aws: Callable[[], AccountSession] | None = None) -> None:
+    """The apply run's "verify" step, when VERIFY_AFTER_APPLY is on and the apply kept the role.
+    ``aws`` gives the cluster account's session when the caller made it ahead (during the apply)."""
     if not settings.VERIFY_AFTER_APPLY or (run.plan_run and run.plan_run.destroy_plan):
         return
     try:
@@ -45,7 +47,7 @@ def verification_after_apply(*, run: Run) -> None:
         workspace = Workspace.objects.select_related("microservice", "cluster").get(
             pk=run.workspace_id
         )
-        workspace_verify(workspace=workspace, spec_data=run.spec, run=run)
+        workspace_verify(workspace=workspace, spec_data=run.spec, run=run, aws=aws)
     except Exception:  # a verification problem must never fail the apply it follows
         logger.exception("verification after run %s could not run", run.pk)
 
@@ -56,11 +58,12 @@ def workspace_verify(
     actor: Any = None,
     spec_data: dict[str, Any] | None = None,
     run: Run | None = None,
+    aws: Callable[[], AccountSession] | None = None,
 ) -> dict[str, Any]:
     """Prove the workspace's access as applied; store, audit and (on failure) notify."""
     try:
         spec = parse_workspace_spec(spec_data or applied_spec(workspace))
-        result = prove(workspace=workspace, spec=spec)
+        result = prove(workspace=workspace, spec=spec, aws=aws)
         status = VerificationStatus.FAILED if result["failed"] else VerificationStatus.VERIFIED
     except Exception as exc:  # recorded as "could not run", with the reason
         logger.exception("verification of workspace %s could not run", workspace.pk)
@@ -73,7 +76,9 @@ def _mode() -> str:
     return "live" if settings.IRSA_TOKEN_MINT_URL else "simulated"
 
 
-def prove(*, workspace: Workspace, spec: WorkspaceSpec) -> dict[str, Any]:
+def prove(
+    *, workspace: Workspace, spec: WorkspaceSpec, aws: Callable[[], AccountSession] | None = None
+) -> dict[str, Any]:
     from provisioning.analysis.matrix import access_matrix
     from provisioning.iam.policies import render_policies
 
@@ -82,7 +87,7 @@ def prove(*, workspace: Workspace, spec: WorkspaceSpec) -> dict[str, Any]:
     policies = render_policies(spec, key_arn=workspace.kms_key_arn)
     rows = access_matrix(spec, policies, neighbours=neighbours_of(workspace)).rows
     # The reads and clean-up of the proof happen in the cluster's account, as its runs do.
-    aws = session_for_cluster(workspace.cluster, purpose="verify")
+    aws = aws() if aws is not None else session_for_cluster(workspace.cluster, purpose="verify")
     if settings.IRSA_TOKEN_MINT_URL:
         from provisioning.verification.live import verify_live
 
