@@ -32,6 +32,13 @@ ENV = {
     "DJANGO_SETTINGS_MODULE": "portal.settings",
     "SECRET_KEY": "bench-api-only",
     "DEBUG": "0",
+    # Plain HTTP on loopback: no redirect to HTTPS (a proxy terminates TLS in production).
+    "SECURE_SSL_REDIRECT": "0",
+    # Reads only, no AWS call: a sandbox address, so the start-up check (no real AWS without a
+    # permissions boundary, portal/startup.py) lets the web app boot.
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
+    # One reviewer's token sends every request: the per-user throttle would answer 429.
+    "API_THROTTLE_USER": "1000000/min",
     "ALLOWED_HOSTS": "127.0.0.1,testserver",
     "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
 }

@@ -8,7 +8,7 @@ import re
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from provisioning import validation as v
 
@@ -383,6 +383,10 @@ class ChangeRequest(models.Model):
                 condition=Q(status__in=OPEN_CHANGE_STATUSES),
                 name="one_open_change_request_per_microservice",
             ),
+        ]
+        # The lists' order (newest first): a page is read off the index, not sorted from all.
+        indexes = [
+            models.Index(F("created_at").desc(), F("id").desc(), name="change_request_newest")
         ]
 
     def __str__(self) -> str:
