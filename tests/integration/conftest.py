@@ -10,9 +10,11 @@ import boto3
 import pytest
 
 from provisioning.iam.spec import WorkspaceSpec, parse_workspace_spec
+from provisioning.models import Cluster
 from provisioning.terraform import context
 from provisioning.terraform.runner import WorkspaceRunner
 from provisioning.terraform.toolchain import FALLBACK_TERRAFORM
+from tests.factories import ClusterFactory
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +48,17 @@ def terraform_bin(request, tf_settings) -> str:
     """Every Terraform the project supports: the one on PATH and the pinned minimum."""
     tf_settings.TERRAFORM_BIN = "" if request.param == "path" else str(FALLBACK_TERRAFORM)
     return request.param
+
+
+def make_demo_cluster(demo_aws, **fields) -> Cluster:
+    """The portal's row for the sandbox's demo cluster: its account, region and OIDC provider."""
+    return ClusterFactory(
+        name="demo",
+        account_id=demo_aws.account_id,
+        region=demo_aws.region,
+        oidc_provider_arn=demo_aws.oidc_provider_arn,
+        **fields,
+    )
 
 
 def workspace_spec(demo_aws, name: str, resources: list[dict]) -> WorkspaceSpec:

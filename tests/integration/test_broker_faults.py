@@ -19,8 +19,8 @@ from provisioning.models import ChangeKind, ChangeRequest, ChangeStatus, Run, Ru
 from provisioning.services import runs
 from provisioning.services.changes import change_request_create, change_request_submit
 from sandbox.celery_worker import ROOT, CeleryWorker
-from tests.factories import ClusterFactory, MicroserviceFactory
-from tests.integration.conftest import REFERENCE_RESOURCES
+from tests.factories import MicroserviceFactory
+from tests.integration.conftest import REFERENCE_RESOURCES, make_demo_cluster
 from tests.integration.test_celery_runs import broker, worker_env  # noqa: F401
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -56,12 +56,7 @@ def beat(worker_env, tmp_path):  # noqa: F811
 
 @pytest.fixture
 def demo_cluster(demo_aws):
-    return ClusterFactory(
-        name="demo",
-        account_id=demo_aws.account_id,
-        region=demo_aws.region,
-        oidc_provider_arn=demo_aws.oidc_provider_arn,
-    )
+    return make_demo_cluster(demo_aws)
 
 
 def submit_change(*, actor, team, name: str) -> tuple[ChangeRequest, Run]:

@@ -29,7 +29,8 @@ from tests.browser.pages import (
     log_in,
     screenshot,
 )
-from tests.factories import RESOURCES, ClusterFactory, TeamFactory, UserFactory
+from tests.factories import RESOURCES, TeamFactory, UserFactory
+from tests.integration.conftest import make_demo_cluster
 from tests.integration.test_review_flow import (
     celery_app,
     point_celery_at,
@@ -74,12 +75,7 @@ def people(demo_aws):
     team.members.add(developer)
     reviewer = UserFactory(username="rita", email="rita@example.com")
     reviewer.groups.add(Group.objects.get_or_create(name=SECURITY_GROUP)[0])
-    ClusterFactory(
-        name="demo",
-        account_id=demo_aws.account_id,
-        region=demo_aws.region,
-        oidc_provider_arn=demo_aws.oidc_provider_arn,
-    )
+    make_demo_cluster(demo_aws)
     return developer, reviewer
 
 

@@ -21,8 +21,8 @@ from provisioning.services import runs
 from provisioning.services.runs import RunConflict, run_enqueue, wait_for_run
 from sandbox.celery_worker import CeleryWorker
 from sandbox.redis import RedisServer
-from tests.factories import ClusterFactory, MicroserviceFactory, TeamFactory
-from tests.integration.conftest import REFERENCE_RESOURCES, workspace_spec
+from tests.factories import MicroserviceFactory, TeamFactory
+from tests.integration.conftest import REFERENCE_RESOURCES, make_demo_cluster, workspace_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 PLANTED_AWS_SECRET = "planted-aws-secret-5f1c9e"
@@ -77,12 +77,7 @@ def worker(worker_env, tmp_path_factory):
 
 @pytest.fixture
 def workspace(demo_aws, unique_name):
-    cluster = ClusterFactory(
-        name="demo",
-        account_id=demo_aws.account_id,
-        region=demo_aws.region,
-        oidc_provider_arn=demo_aws.oidc_provider_arn,
-    )
+    cluster = make_demo_cluster(demo_aws)
     service = MicroserviceFactory(name=unique_name, team=TeamFactory())
     return Workspace.objects.create(microservice=service, cluster=cluster)
 

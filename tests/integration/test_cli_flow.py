@@ -19,8 +19,8 @@ from provisioning.models import ChangeRequest, RunKind, RunStatus, Workspace
 from provisioning.permissions import SECURITY_GROUP
 from provisioning.services.runs import wait_for_run
 from provisioning.services.tokens import api_token_create
-from tests.factories import ClusterFactory, TeamFactory, UserFactory
-from tests.integration.conftest import REFERENCE_RESOURCES
+from tests.factories import TeamFactory, UserFactory
+from tests.integration.conftest import REFERENCE_RESOURCES, make_demo_cluster
 from tests.integration.test_review_flow import worker  # noqa: F401 (the module's worker)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -47,12 +47,7 @@ def test_a_pipeline_applies_a_spec_with_the_cli(
     developer, reviewer = UserFactory(username="alice"), UserFactory(username="rita")
     team.members.add(developer)
     reviewer.groups.add(Group.objects.get_or_create(name=SECURITY_GROUP)[0])
-    ClusterFactory(
-        name="demo",
-        account_id=demo_aws.account_id,
-        region=demo_aws.region,
-        oidc_provider_arn=demo_aws.oidc_provider_arn,
-    )
+    make_demo_cluster(demo_aws)
     alice = api_token_create(actor=developer, name="test")[1]
     rita = api_token_create(actor=reviewer, name="test")[1]
     spec = tmp_path / "irsa.json"
@@ -143,12 +138,7 @@ def test_the_pipeline_examples_of_the_api_docs_run(
     team = TeamFactory(name="payments")
     developer = UserFactory(username="alice")
     team.members.add(developer)
-    ClusterFactory(
-        name="demo",
-        account_id=demo_aws.account_id,
-        region=demo_aws.region,
-        oidc_provider_arn=demo_aws.oidc_provider_arn,
-    )
+    make_demo_cluster(demo_aws)
     examples = {k: v.replace("orders", unique_name) for k, v in doc_examples().items()}
     (tmp_path / "irsa.json").write_text(examples["irsa.json"])
     bin_dir = tmp_path / "bin"

@@ -17,8 +17,8 @@ from provisioning.models import Run, RunKind, RunStatus, Workspace, WorkspaceSta
 from provisioning.services import runs
 from provisioning.services.execution import run_execute
 from sandbox.faults import inject_throttling
-from tests.factories import ClusterFactory, MicroserviceFactory, TeamFactory
-from tests.integration.conftest import workspace_spec
+from tests.factories import MicroserviceFactory, TeamFactory
+from tests.integration.conftest import make_demo_cluster, workspace_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 TABLE_ONLY = [{"kind": "dynamodb_table", "name": "orders", "access": "read"}]
@@ -38,12 +38,7 @@ def test_a_throttled_drift_check_backs_off_instead_of_failing(
     tf_settings.VERIFY_AFTER_APPLY = False
     tf_settings.DRIFT_THROTTLE_BACKOFF = 600
     tf_settings.DRIFT_AWS_MAX_RETRIES = 1
-    cluster = ClusterFactory(
-        name="demo",
-        account_id=demo_aws.account_id,
-        region=demo_aws.region,
-        oidc_provider_arn=demo_aws.oidc_provider_arn,
-    )
+    cluster = make_demo_cluster(demo_aws)
     service = MicroserviceFactory(name=unique_name, team=TeamFactory())
     workspace = Workspace.objects.create(microservice=service, cluster=cluster)
     spec = workspace_spec(demo_aws, unique_name, TABLE_ONLY)

@@ -24,7 +24,8 @@ from provisioning.services.changes import (
 )
 from provisioning.services.execution import run_execute
 from provisioning.services.microservices import microservice_register
-from tests.factories import ClusterFactory, TeamFactory, UserFactory
+from tests.factories import TeamFactory, UserFactory
+from tests.integration.conftest import make_demo_cluster
 from tests.sandbox_fixtures import admin_client
 
 pytestmark = pytest.mark.integration
@@ -58,13 +59,7 @@ def run_queued(change: ChangeRequest) -> list[Run]:
 def test_pitr_in_prod_and_a_change_that_deletes_a_table_needs_the_typed_confirmation(
     tf_settings, sandbox, demo_aws, unique_name, client
 ):
-    cluster = ClusterFactory(
-        name="demo",
-        environment="prod",
-        account_id=demo_aws.account_id,
-        region=demo_aws.region,
-        oidc_provider_arn=demo_aws.oidc_provider_arn,
-    )
+    cluster = make_demo_cluster(demo_aws, environment="prod")
     team = TeamFactory()
     alice, rita = UserFactory(), UserFactory()
     team.members.add(alice)

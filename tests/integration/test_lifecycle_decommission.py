@@ -11,8 +11,8 @@ from botocore.exceptions import ClientError
 from provisioning.models import Run, RunKind, RunStatus, Workspace
 from provisioning.services.execution import run_execute
 from provisioning.services.reconcile import workspace_reconcile
-from tests.factories import ClusterFactory, MicroserviceFactory, TeamFactory
-from tests.integration.conftest import REFERENCE_RESOURCES
+from tests.factories import MicroserviceFactory, TeamFactory
+from tests.integration.conftest import REFERENCE_RESOURCES, make_demo_cluster
 from tests.integration.test_celery_runs import spec_for
 from tests.sandbox_fixtures import admin_client
 
@@ -29,12 +29,7 @@ def execute(workspace: Workspace, kind: str, spec: dict, **fields) -> Run:
 def test_a_decommission_with_data_lists_it_revokes_access_first_and_keeps_the_inventory_true(
     tf_settings, sandbox, demo_aws, unique_name
 ):
-    cluster = ClusterFactory(
-        name="demo",
-        account_id=demo_aws.account_id,
-        region=demo_aws.region,
-        oidc_provider_arn=demo_aws.oidc_provider_arn,
-    )
+    cluster = make_demo_cluster(demo_aws)
     service = MicroserviceFactory(name=unique_name, team=TeamFactory())
     workspace = Workspace.objects.create(microservice=service, cluster=cluster)
     spec = spec_for(demo_aws, workspace, REFERENCE_RESOURCES)

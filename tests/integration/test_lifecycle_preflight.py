@@ -8,8 +8,8 @@ from botocore.exceptions import ClientError
 
 from provisioning.models import Run, RunKind, RunStatus, Workspace
 from provisioning.services.execution import run_execute
-from tests.factories import ClusterFactory, MicroserviceFactory, TeamFactory
-from tests.integration.conftest import REFERENCE_RESOURCES
+from tests.factories import MicroserviceFactory, TeamFactory
+from tests.integration.conftest import REFERENCE_RESOURCES, make_demo_cluster
 from tests.integration.test_celery_runs import spec_for
 from tests.sandbox_fixtures import admin_client
 
@@ -19,12 +19,7 @@ pytestmark = pytest.mark.integration
 def test_a_bucket_name_taken_in_aws_fails_the_plan_with_nothing_created(
     tf_settings, sandbox, demo_aws, unique_name
 ):
-    cluster = ClusterFactory(
-        name="demo",
-        account_id=demo_aws.account_id,
-        region=demo_aws.region,
-        oidc_provider_arn=demo_aws.oidc_provider_arn,
-    )
+    cluster = make_demo_cluster(demo_aws)
     service = MicroserviceFactory(name=unique_name, team=TeamFactory())
     workspace = Workspace.objects.create(microservice=service, cluster=cluster)
     taken = f"demo--{unique_name}--invoices"
@@ -58,12 +53,7 @@ def test_the_sweep_reports_roles_and_keys_no_workspace_holds(
     from provisioning.models import AuditEvent
     from provisioning.services.orphans import orphans_sweep
 
-    cluster = ClusterFactory(
-        name="demo",
-        account_id=demo_aws.account_id,
-        region=demo_aws.region,
-        oidc_provider_arn=demo_aws.oidc_provider_arn,
-    )
+    cluster = make_demo_cluster(demo_aws)
     iam, kms = admin_client(sandbox, "iam"), admin_client(sandbox, "kms")
     tags = [{"TagKey": "ManagedBy", "TagValue": "irsa-portal"}]
     ghost = iam.create_role(
@@ -109,12 +99,7 @@ def test_a_key_pending_deletion_shows_its_date_and_an_admin_restores_it(
     )
     from tests.factories import UserFactory
 
-    cluster = ClusterFactory(
-        name="demo",
-        account_id=demo_aws.account_id,
-        region=demo_aws.region,
-        oidc_provider_arn=demo_aws.oidc_provider_arn,
-    )
+    cluster = make_demo_cluster(demo_aws)
     kms = admin_client(sandbox, "kms")
     key = kms.create_key()["KeyMetadata"]
     kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=30)

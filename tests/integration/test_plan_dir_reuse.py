@@ -11,7 +11,8 @@ import pytest
 from provisioning.models import Run, RunKind, RunStatus, Workspace
 from provisioning.services.execution import run_execute
 from provisioning.terraform.context import parked_dir, runs_dir
-from tests.factories import ClusterFactory, MicroserviceFactory, TeamFactory
+from tests.factories import MicroserviceFactory, TeamFactory
+from tests.integration.conftest import make_demo_cluster
 from tests.integration.test_celery_runs import spec_for
 from tests.sandbox_fixtures import admin_client
 
@@ -42,12 +43,7 @@ def test_an_apply_reuses_its_plans_directory_and_inits_when_it_is_gone(
     # transactional_db: the run log's background flushes use a connection of their own, which
     # must see the run rows.
     tf_settings.VERIFY_AFTER_APPLY = False
-    cluster = ClusterFactory(
-        name="demo",
-        account_id=demo_aws.account_id,
-        region=demo_aws.region,
-        oidc_provider_arn=demo_aws.oidc_provider_arn,
-    )
+    cluster = make_demo_cluster(demo_aws)
     service = MicroserviceFactory(name=unique_name, team=TeamFactory())
     workspace = Workspace.objects.create(microservice=service, cluster=cluster)
     spec = spec_for(demo_aws, workspace, SMALL)

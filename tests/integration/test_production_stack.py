@@ -23,7 +23,8 @@ from django.db import connection
 
 from sandbox.celery_worker import CeleryWorker
 from sandbox.redis import RedisServer
-from tests.factories import RESOURCES, ClusterFactory, TeamFactory, UserFactory
+from tests.factories import RESOURCES, TeamFactory, UserFactory
+from tests.integration.conftest import make_demo_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,12 +183,7 @@ def test_log_in_register_and_plan_on_the_production_stack(stack, demo_aws, uniqu
     team = TeamFactory(name="payments")
     developer = UserFactory(username="alice", password=PASSWORD)
     team.members.add(developer)
-    ClusterFactory(
-        name="demo",
-        account_id=demo_aws.account_id,
-        region=demo_aws.region,
-        oidc_provider_arn=demo_aws.oidc_provider_arn,
-    )
+    make_demo_cluster(demo_aws)
     browser = Browser(stack)
 
     page, content = browser.request("GET", "/login/")

@@ -18,7 +18,8 @@ from provisioning.permissions import SECURITY_GROUP
 from provisioning.services.runs import wait_for_run
 from sandbox.celery_worker import CeleryWorker
 from sandbox.redis import RedisServer
-from tests.factories import RESOURCES, ClusterFactory, TeamFactory, UserFactory, register_orders
+from tests.factories import RESOURCES, TeamFactory, UserFactory, register_orders
+from tests.integration.conftest import make_demo_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -81,12 +82,7 @@ def test_the_api_shows_the_analysed_policies_before_approval(worker, client, dem
     developer, reviewer = UserFactory(), UserFactory()
     team.members.add(developer)
     reviewer.groups.add(Group.objects.get_or_create(name=SECURITY_GROUP)[0])
-    cluster = ClusterFactory(
-        name="demo",
-        account_id=demo_aws.account_id,
-        region=demo_aws.region,
-        oidc_provider_arn=demo_aws.oidc_provider_arn,
-    )
+    cluster = make_demo_cluster(demo_aws)
     create = register_orders(developer, team, cluster, name=unique_name, service_accounts=["api"])
     client.force_login(developer)
     assert api(client, "post", "api-change-request-submit", create.pk).status_code == 200

@@ -35,8 +35,8 @@ from provisioning.services.microservices import microservice_register
 from provisioning.services.reconcile import aws_holdings, workspace_reconcile_import
 from provisioning.services.runs import wait_for_run
 from sandbox.celery_worker import CeleryWorker
-from tests.factories import ClusterFactory, approve_as_shown
-from tests.integration.conftest import REFERENCE_RESOURCES
+from tests.factories import approve_as_shown
+from tests.integration.conftest import REFERENCE_RESOURCES, make_demo_cluster
 from tests.integration.test_celery_runs import broker, worker_env  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -53,12 +53,7 @@ def fault_worker(worker_env, tmp_path_factory):  # noqa: F811
 
 @pytest.fixture
 def demo_cluster(demo_aws):
-    return ClusterFactory(
-        name="demo",
-        account_id=demo_aws.account_id,
-        region=demo_aws.region,
-        oidc_provider_arn=demo_aws.oidc_provider_arn,
-    )
+    return make_demo_cluster(demo_aws)
 
 
 def approved_apply(developer, team, reviewer, cluster, name: str) -> tuple[ChangeRequest, Run]:

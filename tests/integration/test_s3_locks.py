@@ -35,7 +35,8 @@ from provisioning.services.execution import run_execute
 from provisioning.services.reconcile import workspace_reconcile, workspace_reconcile_import
 from provisioning.services.state_lock import workspace_state_lock
 from sandbox.celery_worker import CeleryWorker
-from tests.factories import ClusterFactory, MicroserviceFactory, TeamFactory
+from tests.factories import MicroserviceFactory, TeamFactory
+from tests.integration.conftest import make_demo_cluster
 from tests.integration.test_celery_runs import broker, spec_for, worker_env  # noqa: F401
 from tests.integration.test_s3_backend import (  # noqa: F401 (s3_backend: a fixture)
     BUCKET,
@@ -50,12 +51,7 @@ OTHER_HOST = "worker-b"
 
 @pytest.fixture
 def workspace(demo_aws, unique_name):
-    cluster = ClusterFactory(
-        name="demo",
-        account_id=demo_aws.account_id,
-        region=demo_aws.region,
-        oidc_provider_arn=demo_aws.oidc_provider_arn,
-    )
+    cluster = make_demo_cluster(demo_aws)
     service = MicroserviceFactory(name=unique_name, team=TeamFactory())
     return Workspace.objects.create(microservice=service, cluster=cluster)
 
