@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +11,7 @@ import boto3
 import pytest
 
 from provisioning.iam.spec import WorkspaceSpec, parse_workspace_spec
-from provisioning.models import Cluster
+from provisioning.models import ChangeRequest, Cluster
 from provisioning.terraform import context
 from provisioning.terraform.runner import WorkspaceRunner
 from provisioning.terraform.toolchain import FALLBACK_TERRAFORM
@@ -59,6 +60,17 @@ def make_demo_cluster(demo_aws, **fields) -> Cluster:
         oidc_provider_arn=demo_aws.oidc_provider_arn,
         **fields,
     )
+
+
+def wait_for_change_status(change: ChangeRequest, *wanted: str, timeout: float = 60) -> None:
+    """A run is final a moment before the worker moves its change request on: wait for that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        change.refresh_from_db()
+        if change.status in wanted:
+            return
+        assert time.monotonic() < deadline, f"#{change.pk} stayed {change.status}"
+        time.sleep(0.2)
 
 
 def workspace_spec(demo_aws, name: str, resources: list[dict]) -> WorkspaceSpec:

@@ -20,7 +20,11 @@ from provisioning.services import runs
 from provisioning.services.changes import change_request_create, change_request_submit
 from sandbox.celery_worker import ROOT, CeleryWorker
 from tests.factories import MicroserviceFactory
-from tests.integration.conftest import REFERENCE_RESOURCES, make_demo_cluster
+from tests.integration.conftest import (
+    REFERENCE_RESOURCES,
+    make_demo_cluster,
+    wait_for_change_status,
+)
 from tests.integration.test_celery_runs import broker, worker_env  # noqa: F401
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -128,14 +132,12 @@ def test_a_plan_survives_a_broker_outage_and_a_run_queued_meanwhile_is_dispatche
     assert finished.status == RunStatus.SUCCEEDED, finished.error
     assert finished.has_changes and finished.plan_sha256 and bytes(finished.plan_file)
     assert "Plan:" in finished.log, finished.log[-2000:]
-    change.refresh_from_db()
-    assert change.status == ChangeStatus.PLANNED
+    wait_for_change_status(change, ChangeStatus.PLANNED)
 
     # Redis came back empty (NOSAVE): only beat's dispatcher (every 30 s) can send the late run.
     late = runs.wait_for_run(late_plan.pk, timeout=180)
     assert late.status == RunStatus.SUCCEEDED, late.error
-    late_change.refresh_from_db()
-    assert late_change.status == ChangeStatus.PLANNED
+    wait_for_change_status(late_change, ChangeStatus.PLANNED)
     assert "dispatch_queued_runs" in busy_worker.log.read_text()
 
     log = busy_worker.log.read_text()

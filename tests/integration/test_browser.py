@@ -14,7 +14,6 @@ review-approve (the flow) and review (the page with findings).
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 from django.contrib.auth.models import Group
@@ -30,7 +29,7 @@ from tests.browser.pages import (
     screenshot,
 )
 from tests.factories import RESOURCES, TeamFactory, UserFactory
-from tests.integration.conftest import make_demo_cluster
+from tests.integration.conftest import make_demo_cluster, wait_for_change_status
 from tests.integration.test_review_flow import (
     celery_app,
     point_celery_at,
@@ -51,16 +50,6 @@ pytestmark = [
 # Playwright's sync API runs an event loop in this thread; the ORM calls here are still plain
 # synchronous code between browser steps.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-def wait_for_status(change: ChangeRequest, *wanted: str, timeout: float = 400) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        change.refresh_from_db()
-        if change.status in wanted:
-            return
-        assert time.monotonic() < deadline, f"#{change.pk} stayed {change.status}"
-        time.sleep(0.5)
 
 
 def visit(page, url: str) -> None:
@@ -102,7 +91,7 @@ def submit_and_wait_for_plans(page, base: str, change: ChangeRequest) -> None:
     page.click("button:has-text('Submit for planning')")
     # The live view: a status line that refreshes itself, a log that follows.
     page.wait_for_selector(".run-head")
-    wait_for_status(change, ChangeStatus.PLANNED)
+    wait_for_change_status(change, ChangeStatus.PLANNED)
 
 
 def test_developer_reviewer_apply_flow_with_a_rejection(live_server, worker, people):  # noqa: F811
@@ -123,7 +112,7 @@ def test_developer_reviewer_apply_flow_with_a_rejection(live_server, worker, peo
         visit(page, f"{base}/changes/{change.pk}/")
         page.fill("textarea[name=comment]", "Read only is enough? Say why the bucket is needed.")
         page.click("button:has-text('Reject')")
-        wait_for_status(change, ChangeStatus.REJECTED, timeout=30)
+        wait_for_change_status(change, ChangeStatus.REJECTED, timeout=30)
 
         # The developer sees why, proposes again, and it is approved and applied.
         log_in(page, base, "alice")
@@ -146,7 +135,7 @@ def test_developer_reviewer_apply_flow_with_a_rejection(live_server, worker, peo
         visit(page, f"{base}/runs/{apply.pk}/")
         assert page.locator(".run-head").count() == 1
         assert wait_for_run(apply.pk, timeout=400).status == "succeeded"
-        wait_for_status(second, ChangeStatus.APPLIED, timeout=60)
+        wait_for_change_status(second, ChangeStatus.APPLIED, timeout=60)
 
         # The developer finds the live role, its manifest, and both in the inventory.
         log_in(page, base, "alice")

@@ -8,8 +8,6 @@ policy. The Celery worker runs with the base credentials of an IAM user whose on
 
 from __future__ import annotations
 
-import time
-
 import boto3
 import pytest
 from botocore.exceptions import ClientError
@@ -30,7 +28,7 @@ from sandbox.accounts import (
 )
 from sandbox.celery_worker import CeleryWorker
 from tests.factories import ClusterFactory
-from tests.integration.conftest import REFERENCE_RESOURCES
+from tests.integration.conftest import REFERENCE_RESOURCES, wait_for_change_status
 from tests.integration.test_celery_runs import broker, worker_env  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -109,23 +107,13 @@ def test_a_service_is_applied_to_two_accounts_through_their_deployment_roles(
         plan = wait_for_run(plan.pk)
         assert plan.status == RunStatus.SUCCEEDED, (plan.error, plan.log[-2000:])
         hashes[str(plan.pk)] = plan.plan_sha256
-    # The run is final a moment before the worker moves its change request on.
-    deadline = time.monotonic() + 60
-    while change.status != ChangeStatus.PLANNED and time.monotonic() < deadline:
-        time.sleep(0.2)
-        change.refresh_from_db()
+    wait_for_change_status(change, ChangeStatus.PLANNED)
     change_request_approve(actor=reviewer, change_request=change, shown_plan_hashes=hashes)
     for apply in change.runs.filter(kind=RunKind.APPLY):
         finished = wait_for_run(apply.pk, timeout=300)
         assert finished.status == RunStatus.SUCCEEDED, finished.log[-4000:]
         assert base_env.secret_access_key not in finished.log
-    # As for the plans: the runs are final a moment before the worker moves the request on.
-    deadline = time.monotonic() + 60
-    change.refresh_from_db()
-    while change.status != ChangeStatus.APPLIED and time.monotonic() < deadline:
-        time.sleep(0.2)
-        change.refresh_from_db()
-    assert change.status == ChangeStatus.APPLIED
+    wait_for_change_status(change, ChangeStatus.APPLIED)
 
     for cluster, account in zip(clusters, (first, second), strict=True):
         workspace = Workspace.objects.get(cluster=cluster, microservice__name=unique_name)

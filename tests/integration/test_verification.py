@@ -39,6 +39,7 @@ from sandbox.celery_worker import CeleryWorker
 from sandbox.demo import SANDBOX_CREDENTIALS
 from sandbox.redis import RedisServer
 from tests.factories import ClusterFactory, TeamFactory, UserFactory, register_orders
+from tests.integration.conftest import wait_for_change_status
 
 pytestmark = [pytest.mark.integration]
 SUFFIX = uuid.uuid4().hex[:6]
@@ -141,12 +142,7 @@ def provision(world, name: str, resources: list[dict]) -> Workspace:
         plan = wait_for_run(plan.pk)
         assert plan.status == "succeeded", plan.error
         hashes[str(plan.pk)] = plan.plan_sha256
-    # The run is final a moment before the worker moves its change request on.
-    deadline = time.monotonic() + 60
-    while change.status != ChangeStatus.PLANNED and time.monotonic() < deadline:
-        time.sleep(0.2)
-        change.refresh_from_db()
-    assert change.status == ChangeStatus.PLANNED
+    wait_for_change_status(change, ChangeStatus.PLANNED)
     change_request_approve(actor=world["reviewer"], change_request=change, shown_plan_hashes=hashes)
     workspace = Workspace.objects.get(microservice__name=name)
     apply = workspace.runs.filter(kind=RunKind.APPLY).latest("created_at")
