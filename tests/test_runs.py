@@ -1,10 +1,13 @@
 """Run bookkeeping without Terraform: the log cap, claims, the reaper, a missing Terraform, and
 what a stale apply does to its change request."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -20,8 +23,8 @@ from provisioning.models import (
 )
 from provisioning.services import runs
 from provisioning.services.changes import change_request_run_finished
-from provisioning.services.execution import run_execute
-from tests.factories import RESOURCES, register_orders
+from provisioning.services.execution import run_end_unsuccessfully, run_execute
+from tests.factories import RESOURCES, ClusterFactory, register_orders
 
 
 @pytest.fixture
@@ -230,6 +233,85 @@ def test_an_interrupted_plan_sends_the_change_back_to_draft(developer, team, clu
     assert runs.runs_reap_interrupted(heartbeat_timeout=timedelta(minutes=5)) == [plan.pk]
     assert ChangeRequest.objects.get(pk=change.pk).status == ChangeStatus.DRAFT
     assert Workspace.objects.get(pk=workspace.pk).status == WorkspaceStatus.NEW
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_runs_end_and_its_requests_next_step_commit_together(developer, team, cluster):
+    """Nobody sees the plan final while its request still says "submitted": the run's end waits
+    for the request's row, then both commit at once (a pipeline that waits for the plan run and
+    then reads the request must not find it a step behind)."""
+    change = register_orders(developer, team, cluster, justification="x")
+    workspace = Workspace.objects.create(microservice=change.microservice, cluster=cluster)
+    plan = Run.objects.create(
+        workspace=workspace, change_request=change, kind=RunKind.PLAN, status=RunStatus.RUNNING
+    )
+    ChangeRequest.objects.filter(pk=change.pk).update(status=ChangeStatus.SUBMITTED)
+
+    def end() -> None:
+        try:
+            run_end_unsuccessfully(run=plan, status=RunStatus.FAILED, message="plan failed")
+        finally:
+            connection.close()
+
+    ender = threading.Thread(target=end)
+    with transaction.atomic():  # someone else holds the request's row (a reviewer, a cancel)
+        list(ChangeRequest.objects.select_for_update().filter(pk=change.pk))
+        ender.start()
+        waiting = 0
+        for _ in range(200):
+            with connection.cursor() as cursor:
+                # The activity view is a per-transaction snapshot unless cleared.
+                cursor.execute("SELECT pg_stat_clear_snapshot()")
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+                waiting = cursor.fetchone()[0]
+            if waiting:
+                break
+            time.sleep(0.05)
+        assert waiting == 1, "the run's end should be waiting on the request's row"
+        # Read committed: this sees what the ender has committed so far, which is nothing.
+        assert Run.objects.get(pk=plan.pk).status == RunStatus.RUNNING
+    ender.join(timeout=30)
+    assert not ender.is_alive()
+    assert Run.objects.get(pk=plan.pk).status == RunStatus.FAILED
+    assert ChangeRequest.objects.get(pk=change.pk).status == ChangeStatus.DRAFT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_last_of_a_requests_runs_to_end_moves_it_on(developer, team, cluster):
+    """Two plans of one request ending at the same moment: each end reads the other's, so the
+    request cannot be left waiting on a run that has ended."""
+    change = register_orders(developer, team, cluster, justification="x")
+    plans = [
+        Run.objects.create(
+            workspace=Workspace.objects.create(microservice=change.microservice, cluster=c),
+            change_request=change,
+            kind=RunKind.PLAN,
+            status=RunStatus.RUNNING,
+        )
+        for c in (cluster, ClusterFactory(name="demo-b"))
+    ]
+    ChangeRequest.objects.filter(pk=change.pk).update(status=ChangeStatus.SUBMITTED)
+    barrier = threading.Barrier(2)
+
+    def end(run: Run) -> None:
+        try:
+            barrier.wait(timeout=10)
+            run_end_unsuccessfully(run=run, status=RunStatus.FAILED, message="plan failed")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=end, args=(run,)) for run in plans]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert set(Run.objects.filter(change_request=change).values_list("status", flat=True)) == {
+        RunStatus.FAILED
+    }
+    assert ChangeRequest.objects.get(pk=change.pk).status == ChangeStatus.DRAFT
 
 
 def test_a_run_on_another_host_waits_for_that_hosts_workers(developer, team, cluster):

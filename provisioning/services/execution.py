@@ -20,10 +20,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import transaction
 
 from provisioning.aws import AccountSession, session_for_cluster
 from provisioning.iam.spec import SpecError, parse_workspace_spec
 from provisioning.models import (
+    ChangeRequest,
     Decision,
     Review,
     Run,
@@ -162,10 +164,43 @@ def _step(run: Run, name: str, call, *args: Any) -> Any:
     return call(*args)
 
 
-def _finish(job: _Job, **fields: Any) -> bool:
-    """Flush the log first: a reader who sees the run final sees its whole log."""
+def _finish(job: _Job, *, then: Callable[[], None] | None = None, **fields: Any) -> bool:
+    """Flush the log first: a reader who sees the run final sees its whole log; and its change
+    request moved on (see ``_end_and_move_on``)."""
     job.log.flush()
-    return runs.run_finish(run_id=job.run.pk, **fields)
+    return _end_and_move_on(
+        job.run, lambda: runs.run_finish(run_id=job.run.pk, **fields), then=then
+    )
+
+
+def _end_and_move_on(
+    run: Run,
+    finish: Callable[[], bool],
+    *,
+    then: Callable[[], None] | None = None,
+    stale: bool = False,
+) -> bool:
+    """A run's end and its change request's next step commit together, so a client that sees
+    the run final also sees the request planned, applied or failed (never "submitted" a moment
+    longer). The request's row is locked first: the ends of one request's runs queue behind it,
+    and the last to end reads all the others final. A follow-up that fails rolls back alone;
+    the run stays ended (``finish`` returns False when it had ended already)."""
+    with transaction.atomic():
+        if run.change_request_id is not None:
+            locked = ChangeRequest.objects.select_for_update().filter(pk=run.change_request_id)
+            list(locked.values_list("pk", flat=True))
+        if not finish():
+            return False
+        if then is not None:
+            then()
+        try:
+            with transaction.atomic():
+                _after(run, stale=stale)
+        except Exception:  # the run's end must not be lost with it
+            logger.exception(
+                "change request %s did not move on after run %s", run.change_request_id, run.pk
+            )
+    return True
 
 
 def _plan(job: _Job) -> None:
@@ -193,8 +228,15 @@ def _plan(job: _Job) -> None:
             raise TerraformError("Refused: " + " ".join(refusals) + " Nothing was destroyed.")
     if run.kind == RunKind.PLAN and result.has_changes:
         _park(job)
+
+    def drift_status() -> None:
+        if run.kind == RunKind.DRIFT:
+            status = WorkspaceStatus.DRIFTED if result.has_changes else WorkspaceStatus.APPLIED
+            Workspace.objects.filter(pk=run.workspace_id).update(status=status)
+
     _finish(
         job,
+        then=drift_status,
         status=RunStatus.SUCCEEDED,
         exit_code=2 if result.has_changes else 0,
         # A drift check is never applied: its hash and summary are the record, not ~20 KB of
@@ -204,10 +246,6 @@ def _plan(job: _Job) -> None:
         plan_summary=summary,
         has_changes=result.has_changes,
     )
-    if run.kind == RunKind.DRIFT:
-        status = WorkspaceStatus.DRIFTED if result.has_changes else WorkspaceStatus.APPLIED
-        Workspace.objects.filter(pk=run.workspace_id).update(status=status)
-    _after(run)
 
 
 def _park(job: _Job) -> None:
@@ -274,7 +312,6 @@ def _apply(job: _Job) -> None:
     # Never raises: a failed proof does not undo the apply (nor does a session that failed).
     verification_after_apply(run=run, aws=aws.result if aws is not None else None)
     _finish(job, status=RunStatus.SUCCEEDED, exit_code=0, outputs=outputs)
-    _after(run)
 
 
 def _check_plan_approved(run: Run, plan: Run, sha256: str) -> None:
@@ -312,7 +349,6 @@ def _destroy(job: _Job) -> None:
     _record_outputs(job.run.workspace_id, {}, destroyed=True)
     physical_names_keep_only(workspace_id=job.run.workspace_id, spec=None)
     _finish(job, status=RunStatus.SUCCEEDED, exit_code=0)
-    _after(job.run)
 
 
 _BODIES: dict[RunKind, Callable[[_Job], None]] = {
@@ -393,19 +429,27 @@ def run_end_unsuccessfully(
     """A failed or interrupted run ends the same way everywhere: the run records why, an apply's
     workspace is marked failed and reconciled against AWS, and the change request moves on
     (applying → failed, submitted → draft) with an audit event carrying the message."""
-    if not runs.run_finish(run_id=run.pk, status=status, error=message, exit_code=exit_code):
-        return False
     changes_aws = run.kind in (RunKind.APPLY, RunKind.DESTROY)
-    if changes_aws:
-        Workspace.objects.filter(pk=run.workspace_id).update(status=WorkspaceStatus.FAILED)
-    if run.change_request_id is not None:
-        audit_record(
-            actor=None,
-            action=f"change_request.run_{status}",
-            obj=run.change_request,
-            data={"run": run.pk, "kind": run.kind, "message": message[:1000]},
-        )
-    _after(run, stale=stale)
+
+    def record() -> None:
+        if changes_aws:
+            Workspace.objects.filter(pk=run.workspace_id).update(status=WorkspaceStatus.FAILED)
+        if run.change_request_id is not None:
+            audit_record(
+                actor=None,
+                action=f"change_request.run_{status}",
+                obj=run.change_request,
+                data={"run": run.pk, "kind": run.kind, "message": message[:1000]},
+            )
+
+    ended = _end_and_move_on(
+        run,
+        lambda: runs.run_finish(run_id=run.pk, status=status, error=message, exit_code=exit_code),
+        then=record,
+        stale=stale,
+    )
+    if not ended:
+        return False
     if changes_aws and not stale:
         runs.dispatch_reconciliation(run.workspace_id)
     return True
