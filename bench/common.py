@@ -291,6 +291,9 @@ class RawTerraform:
     def plan(self) -> None:
         self.run("plan", "-input=false", "-out=tfplan")
 
+    def show_json(self) -> None:
+        self.run("show", "-json", "tfplan")
+
     def apply(self) -> None:
         self.run("apply", "-input=false", "tfplan")
 
