@@ -235,6 +235,24 @@ def test_an_interrupted_plan_sends_the_change_back_to_draft(developer, team, clu
     assert Workspace.objects.get(pk=workspace.pk).status == WorkspaceStatus.NEW
 
 
+def _sessions_waiting_on_a_lock(timeout: float = 10) -> int:
+    """How many other sessions of the test database wait on a lock, once one does (or 0 after
+    ``timeout``): the sign that a thread's transaction queued behind ours."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with connection.cursor() as cursor:
+            # The activity view is a per-transaction snapshot unless cleared.
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            waiting = cursor.fetchone()[0]
+        if waiting or time.monotonic() > deadline:
+            return waiting
+        time.sleep(0.05)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_runs_end_and_its_requests_next_step_commit_together(developer, team, cluster):
     """Nobody sees the plan final while its request still says "submitted": the run's end waits
@@ -257,20 +275,7 @@ def test_a_runs_end_and_its_requests_next_step_commit_together(developer, team, 
     with transaction.atomic():  # someone else holds the request's row (a reviewer, a cancel)
         list(ChangeRequest.objects.select_for_update().filter(pk=change.pk))
         ender.start()
-        waiting = 0
-        for _ in range(200):
-            with connection.cursor() as cursor:
-                # The activity view is a per-transaction snapshot unless cleared.
-                cursor.execute("SELECT pg_stat_clear_snapshot()")
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                )
-                waiting = cursor.fetchone()[0]
-            if waiting:
-                break
-            time.sleep(0.05)
-        assert waiting == 1, "the run's end should be waiting on the request's row"
+        assert _sessions_waiting_on_a_lock() == 1, "the run's end should wait on the request's row"
         # Read committed: this sees what the ender has committed so far, which is nothing.
         assert Run.objects.get(pk=plan.pk).status == RunStatus.RUNNING
     ender.join(timeout=30)
@@ -281,10 +286,11 @@ def test_a_runs_end_and_its_requests_next_step_commit_together(developer, team, 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_last_of_a_requests_runs_to_end_moves_it_on(developer, team, cluster):
-    """Two plans of one request ending at the same moment: each end reads the other's, so the
-    request cannot be left waiting on a run that has ended."""
+    """Two plans of one request ending at the same moment: the second end queues behind the
+    first and reads it final, so the request cannot be left waiting on runs that have all
+    ended (without the lock each would read the other still running)."""
     change = register_orders(developer, team, cluster, justification="x")
-    plans = [
+    first, second = (
         Run.objects.create(
             workspace=Workspace.objects.create(microservice=change.microservice, cluster=c),
             change_request=change,
@@ -292,22 +298,23 @@ def test_the_last_of_a_requests_runs_to_end_moves_it_on(developer, team, cluster
             status=RunStatus.RUNNING,
         )
         for c in (cluster, ClusterFactory(name="demo-b"))
-    ]
+    )
     ChangeRequest.objects.filter(pk=change.pk).update(status=ChangeStatus.SUBMITTED)
-    barrier = threading.Barrier(2)
 
-    def end(run: Run) -> None:
+    def end_second() -> None:
         try:
-            barrier.wait(timeout=10)
-            run_end_unsuccessfully(run=run, status=RunStatus.FAILED, message="plan failed")
+            run_end_unsuccessfully(run=second, status=RunStatus.FAILED, message="plan failed")
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=end, args=(run,)) for run in plans]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    ender = threading.Thread(target=end_second)
+    with transaction.atomic():  # the first end, not yet committed when the second begins
+        assert run_end_unsuccessfully(run=first, status=RunStatus.FAILED, message="plan failed")
+        assert ChangeRequest.objects.get(pk=change.pk).status == ChangeStatus.SUBMITTED
+        ender.start()
+        assert _sessions_waiting_on_a_lock() == 1, "the second end should queue behind the first"
+    ender.join(timeout=30)
+    assert not ender.is_alive()
     assert set(Run.objects.filter(change_request=change).values_list("status", flat=True)) == {
         RunStatus.FAILED
     }

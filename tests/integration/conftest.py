@@ -63,7 +63,8 @@ def make_demo_cluster(demo_aws, **fields) -> Cluster:
 
 
 def wait_for_change_status(change: ChangeRequest, *wanted: str, timeout: float = 60) -> None:
-    """A run is final a moment before the worker moves its change request on: wait for that."""
+    """Wait for the request to reach one of ``wanted`` (a run's end moves it on in the same
+    transaction; what follows, an automatic approval or the next runs, takes longer)."""
     deadline = time.monotonic() + timeout
     while True:
         change.refresh_from_db()
