@@ -79,6 +79,10 @@ def test_a_throttled_drift_check_backs_off_instead_of_failing(
 
     assert runs.workspaces_check_drift() == [], "the throttled account backs off"
     tf_settings.DRIFT_THROTTLE_BACKOFF = 0
+    # The check after the back-off is an ordinary one: the provider's default retries again
+    # (one attempt only was for the throttled check; it also left a transient connection
+    # error with no retry, which once failed this test).
+    tf_settings.DRIFT_AWS_MAX_RETRIES = 3
     (again,) = runs.workspaces_check_drift()  # the back-off over, the workspace is still due
     assert Run.objects.get(pk=again).kind == RunKind.DRIFT
     run_execute(run_id=again)
