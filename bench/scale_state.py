@@ -53,6 +53,7 @@ from bench.common import (
     unique,
 )
 from bench.scale import TARGET_RATIO, apply_workspace, plan_workspace
+from provisioning.terraform.backend import PG_BACKEND_SEQUENCE_DDL
 
 
 def timed_plan(stack: Stack, name: str) -> dict[str, float]:
@@ -73,7 +74,7 @@ def timed_plan(stack: Stack, name: str) -> dict[str, float]:
 # `schema_layout` compares the result with a schema Terraform made, so a drift in Terraform's
 # layout stops the benchmark instead of skewing it.
 BACKEND_DDL = (
-    "CREATE SEQUENCE IF NOT EXISTS public.global_states_id_seq AS bigint",
+    PG_BACKEND_SEQUENCE_DDL,
     "CREATE SCHEMA IF NOT EXISTS {schema}",
     "CREATE TABLE IF NOT EXISTS {schema}.states ("
     "id bigint NOT NULL DEFAULT nextval('public.global_states_id_seq') PRIMARY KEY, "

@@ -21,6 +21,11 @@ from typing import Any
 from urllib.parse import quote
 
 BACKENDS = ("local", "pg", "s3")
+# The pg backend's first statement at every `init` (the same text in Terraform 1.0.3 and 1.11):
+# one sequence shared by every workspace's `states` table. Two first `init`s at once on a
+# database without it both try to create it and one fails (a duplicate pg_class row), so the
+# portal creates it in its own migrations (0011) and Terraform's statement finds it there.
+PG_BACKEND_SEQUENCE_DDL = "CREATE SEQUENCE IF NOT EXISTS public.global_states_id_seq AS bigint"
 # A state key names a PostgreSQL schema, a directory and an S3 key: keep it a plain identifier.
 STATE_KEY = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 

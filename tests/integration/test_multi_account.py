@@ -57,8 +57,6 @@ def base_worker(worker_env, accounts, tmp_path_factory):  # noqa: F811
         # Named once, in the first account: each cluster gets its own account's copy.
         "IRSA_PERMISSIONS_BOUNDARY_ARN": first.demo.permissions_boundary_arn,
     }
-    # One process: two first `init`s racing on a fresh database trip over the pg backend's
-    # creation of its shared id sequence (a duplicate pg_class entry), which is not this test's.
     running = CeleryWorker(env=env, log=tmp_path_factory.mktemp("accounts") / "worker.log")
     yield running
     running.stop()
