@@ -26,6 +26,7 @@ from provisioning.aws import AccountSession, session_for_cluster
 from provisioning.iam.spec import SpecError, parse_workspace_spec
 from provisioning.models import (
     ChangeRequest,
+    Cluster,
     Decision,
     Review,
     Run,
@@ -209,7 +210,13 @@ def _plan(job: _Job) -> None:
         # The account's session and clients are made while Terraform plans (a second or so of
         # Python work on a plan + apply otherwise spent after the plan, on the run's clock).
         planning = run.kind == RunKind.PLAN
-        aws = pool.submit(_account_with_clients, run, "preflight") if planning else None
+        aws = (
+            pool.submit(
+                _account_with_clients, run.workspace.cluster, purpose="preflight", run_id=run.pk
+            )
+            if planning
+            else None
+        )
         result = _step(run, "plan", lambda: runner.plan(destroy=run.destroy_plan))
     account = aws.result if aws is not None else lambda: _account(run, "preflight")
     if not run.destroy_plan:
@@ -275,13 +282,11 @@ def _preflight(run: Run, show: dict[str, Any], account: Callable[[], AccountSess
         )
 
 
-def _account_with_clients(run: Run, purpose: str) -> AccountSession:
+def _account_with_clients(cluster: Cluster, *, purpose: str, run_id: int | None) -> AccountSession:
     """A session for the pre-flight (and data at risk) or the verification after an apply, with
-    the clients they ask for. Runs in a thread: the cluster row is read before, so the thread
-    needs no database connection."""
-    aws = session_for_cluster(
-        run.workspace.cluster, purpose=purpose, run_id=run.pk if purpose == "preflight" else None
-    )
+    the clients they ask for. Runs in a thread, so it is handed the cluster row, read by the
+    caller: a query here would open a database connection that the thread leaves open."""
+    aws = session_for_cluster(cluster, purpose=purpose, run_id=run_id)
     for service in ACCOUNT_SERVICES:
         aws.client(service)
     return aws
@@ -302,7 +307,11 @@ def _apply(job: _Job) -> None:
     verifies = settings.VERIFY_AFTER_APPLY and not plan.destroy_plan
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The verification's session and clients are made while Terraform applies.
-        aws = pool.submit(_account_with_clients, run, "verify") if verifies else None
+        aws = (
+            pool.submit(_account_with_clients, run.workspace.cluster, purpose="verify", run_id=None)
+            if verifies
+            else None
+        )
         outputs = _step(run, "apply", runner.apply, plan_bytes)
     _record_outputs(run.workspace_id, outputs, destroyed=plan.destroy_plan)
     physical_names_keep_only(

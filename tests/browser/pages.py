@@ -20,7 +20,12 @@ def chromium_available() -> bool:
 
 @contextmanager
 def browser_page() -> Iterator[Any]:
-    """A fresh headless Chromium page at 1280 x 900."""
+    """A fresh headless Chromium page at 1280 x 900.
+
+    Playwright's sync API runs an event loop in this thread, so the ORM calls a test makes
+    between browser steps get a database connection of their own (Django keys connections by
+    context there); it is closed here, or it would outlive the test database."""
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -32,6 +37,7 @@ def browser_page() -> Iterator[Any]:
             yield context.new_page()
         finally:
             browser.close()
+            connections.close_all()
 
 
 def log_in(page: Any, base_url: str, username: str, password: str = PASSWORD) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from django.db import connection
 
 from provisioning.iam.spec import WorkspaceSpec, parse_workspace_spec
 from provisioning.models import ChangeRequest, Cluster
@@ -72,6 +73,17 @@ def wait_for_change_status(change: ChangeRequest, *wanted: str, timeout: float =
             return
         assert time.monotonic() < deadline, f"#{change.pk} stayed {change.status}"
         time.sleep(0.2)
+
+
+def other_sessions() -> set[int]:
+    """The backend pids of every other session on the test database: a run executed in this
+    process must leave none behind (threads that query open connections of their own)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        return {pid for (pid,) in cursor.fetchall()}
 
 
 def workspace_spec(demo_aws, name: str, resources: list[dict]) -> WorkspaceSpec:

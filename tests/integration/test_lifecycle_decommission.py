@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from provisioning.models import Run, RunKind, RunStatus, Workspace
+from provisioning.models import Run, RunKind, RunStatus, VerificationStatus, Workspace
 from provisioning.services.execution import run_execute
 from provisioning.services.reconcile import workspace_reconcile
 from tests.factories import MicroserviceFactory, TeamFactory
-from tests.integration.conftest import REFERENCE_RESOURCES, make_demo_cluster
+from tests.integration.conftest import REFERENCE_RESOURCES, make_demo_cluster, other_sessions
 from tests.integration.test_celery_runs import spec_for
 from tests.sandbox_fixtures import admin_client
 
@@ -33,10 +33,15 @@ def test_a_decommission_with_data_lists_it_revokes_access_first_and_keeps_the_in
     service = MicroserviceFactory(name=unique_name, team=TeamFactory())
     workspace = Workspace.objects.create(microservice=service, cluster=cluster)
     spec = spec_for(demo_aws, workspace, REFERENCE_RESOURCES)
+    sessions = other_sessions()
     plan = execute(workspace, RunKind.PLAN, spec)
     assert plan.status == RunStatus.SUCCEEDED, plan.error
     apply = execute(workspace, RunKind.APPLY, spec, plan_run=plan)
     assert apply.status == RunStatus.SUCCEEDED, apply.error
+    workspace.refresh_from_db()
+    assert workspace.verification_status == VerificationStatus.VERIFIED, workspace.verification
+    # The pre-flight's and the verification's threads (and the log's) leave no session open.
+    assert other_sessions() <= sessions
     table, bucket = f"demo--{unique_name}--orders", f"demo--{unique_name}--invoices"
     admin_client(sandbox, "dynamodb").put_item(TableName=table, Item={"order_id": {"S": "1"}})
     admin_client(sandbox, "s3").put_object(Bucket=bucket, Key="invoice-1.pdf", Body=b"%PDF")
