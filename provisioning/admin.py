@@ -5,11 +5,13 @@ Workspaces carry the repair actions after a failed or interrupted apply: reconci
 import what AWS holds outside the state into it, or delete it from AWS (both audited, both
 refused while a run is active on the workspace)."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from provisioning import models as m
+from provisioning.forms import RefuseControlCharactersMixin
 from provisioning.services import keys, reconcile, tokens
 from provisioning.services import state_lock as locks
 from provisioning.services.runs import RunConflict
@@ -17,15 +19,24 @@ from provisioning.terraform.runner import TerraformError
 from provisioning.terraform.toolchain import ToolchainError
 
 
+class CheckedModelForm(RefuseControlCharactersMixin, forms.ModelForm):
+    """The admin's forms refuse NUL and other control characters as the portal's own do (text
+    areas may keep their line breaks)."""
+
+
+class PortalAdmin(admin.ModelAdmin):
+    form = CheckedModelForm
+
+
 @admin.register(m.Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(PortalAdmin):
     list_display = ["name", "created_at"]
     search_fields = ["name"]
     filter_horizontal = ["members"]
 
 
 @admin.register(m.Cluster)
-class ClusterAdmin(admin.ModelAdmin):
+class ClusterAdmin(PortalAdmin):
     list_display = ["name", "environment", "account_id", "region", "node_role_status"]
     list_filter = ["environment", "region", "node_role_status"]
     search_fields = ["name", "account_id"]
@@ -42,7 +53,7 @@ class ClusterAdmin(admin.ModelAdmin):
 
 
 @admin.register(m.NamespaceOwnership)
-class NamespaceOwnershipAdmin(admin.ModelAdmin):
+class NamespaceOwnershipAdmin(PortalAdmin):
     """Assign a cluster's namespaces to teams; other teams' requests for them are refused."""
 
     list_display = ["namespace", "cluster", "team", "created_at"]
@@ -53,11 +64,12 @@ class NamespaceOwnershipAdmin(admin.ModelAdmin):
 
 class ResourceInline(admin.TabularInline):
     model = m.Resource
+    form = CheckedModelForm
     extra = 0
 
 
 @admin.register(m.Microservice)
-class MicroserviceAdmin(admin.ModelAdmin):
+class MicroserviceAdmin(PortalAdmin):
     list_display = ["name", "team", "namespace", "created_at"]
     list_filter = ["team"]
     search_fields = ["name", "namespace"]
@@ -65,7 +77,7 @@ class MicroserviceAdmin(admin.ModelAdmin):
 
 
 @admin.register(m.Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
+class WorkspaceAdmin(PortalAdmin):
     list_display = [
         "__str__",
         "status",
@@ -196,20 +208,20 @@ class ReviewInline(ReadOnlyAdmin, admin.TabularInline):
 
 
 @admin.register(m.ChangeRequest)
-class ChangeRequestAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class ChangeRequestAdmin(ReadOnlyAdmin, PortalAdmin):
     list_display = ["__str__", "status", "created_by", "created_at"]
     list_filter = ["status", "kind"]
     inlines = [ReviewInline]
 
 
 @admin.register(m.Review)
-class ReviewAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class ReviewAdmin(ReadOnlyAdmin, PortalAdmin):
     list_display = ["__str__", "decision", "automatic", "created_at"]
     list_filter = ["decision", "automatic"]
 
 
 @admin.register(m.Run)
-class RunAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class RunAdmin(ReadOnlyAdmin, PortalAdmin):
     list_display = ["__str__", "kind", "status", "created_at", "finished_at"]
     list_filter = ["kind", "status"]
     # The plan file is shown by its size and hash (the bytes are Terraform's binary format).
@@ -222,14 +234,14 @@ class RunAdmin(ReadOnlyAdmin, admin.ModelAdmin):
 
 
 @admin.register(m.AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin, PortalAdmin):
     list_display = ["created_at", "actor_name", "action", "object_type", "object_id"]
     list_filter = ["action", "object_type"]
     search_fields = ["actor_name", "object_id"]
 
 
 @admin.register(m.ApiToken)
-class ApiTokenAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class ApiTokenAdmin(ReadOnlyAdmin, PortalAdmin):
     """Tokens are created by their owners on the profile page (the key is shown once, there);
     admins list everyone's and revoke any (audited)."""
 

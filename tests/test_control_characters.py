@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 from django import forms
+from django.contrib import admin
+from django.contrib.auth.models import User
 from django.http import QueryDict
+from django.test import RequestFactory
 from django.urls import reverse
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
@@ -290,3 +293,49 @@ def test_a_token_name_with_a_control_character_is_a_400(client, developer, char)
     response = client.post(reverse("profile"), {"name": f"ci{char}", "days": "30"})
     assert response.status_code == 400
     assert f"U+{ord(char):04X}" in response.content.decode()
+
+
+# --- Admin ---------------------------------------------------------------------------------------
+
+
+def _admin_text_fields() -> list[Any]:
+    """Every text input of every change form (and inline) the portal's admin registers."""
+    request = RequestFactory().get("/admin/")
+    request.user = User(is_staff=True, is_superuser=True)
+    cases = []
+    for model, model_admin in sorted(admin.site._registry.items(), key=lambda i: i[0].__name__):
+        if model._meta.app_label != "provisioning":
+            continue
+        form_classes = [model_admin.get_form(request)] + [
+            inline.get_formset(request).form for inline in model_admin.get_inline_instances(request)
+        ]
+        for form_class in form_classes:
+            for name, field in form_class.base_fields.items():
+                if isinstance(field, forms.CharField):
+                    cases.append(pytest.param(form_class, name, id=f"{form_class.__name__}.{name}"))
+    return cases
+
+
+ADMIN_CASES = _admin_text_fields()
+
+
+def test_the_admin_forms_are_enumerated():
+    names = {case.id.split(".")[1] for case in ADMIN_CASES}
+    assert {"name", "account_id", "oidc_provider_arn", "namespace"} <= names
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("form_class", "name"), ADMIN_CASES)
+def test_a_control_character_in_an_admin_form_is_a_form_error(form_class, name):
+    form = form_class({name: "a\x07b"})
+    assert not form.is_valid()
+    assert any("U+0007" in m for m in form.errors[name]), form.errors
+
+
+def test_the_admin_shows_the_error_and_saves_nothing(client, django_user_model):
+    staff = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(staff)
+    response = client.post(reverse("admin:provisioning_team_add"), {"name": "pay\x01ments"})
+    assert response.status_code == 200
+    assert "control character (U+0001)" in response.content.decode()
+    assert not Team.objects.exists()
