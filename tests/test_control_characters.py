@@ -339,3 +339,7 @@ def test_the_admin_shows_the_error_and_saves_nothing(client, django_user_model):
     assert response.status_code == 200
     assert "control character (U+0001)" in response.content.decode()
     assert not Team.objects.exists()
+
+    response = client.post(reverse("admin:provisioning_team_add"), {"name": "payments"})
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    assert list(Team.objects.values_list("name", flat=True)) == ["payments"]
