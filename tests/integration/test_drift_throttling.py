@@ -36,6 +36,7 @@ def test_a_throttled_drift_check_backs_off_instead_of_failing(
     tf_settings, demo_aws, sandbox, unique_name
 ):
     tf_settings.VERIFY_AFTER_APPLY = False
+    default_retries = tf_settings.DRIFT_AWS_MAX_RETRIES
     tf_settings.DRIFT_THROTTLE_BACKOFF = 600
     tf_settings.DRIFT_AWS_MAX_RETRIES = 1
     cluster = make_demo_cluster(demo_aws)
@@ -79,10 +80,10 @@ def test_a_throttled_drift_check_backs_off_instead_of_failing(
 
     assert runs.workspaces_check_drift() == [], "the throttled account backs off"
     tf_settings.DRIFT_THROTTLE_BACKOFF = 0
-    # The check after the back-off is an ordinary one: the provider's default retries again
-    # (one attempt only was for the throttled check; it also left a transient connection
-    # error with no retry, which once failed this test).
-    tf_settings.DRIFT_AWS_MAX_RETRIES = 3
+    # The check after the back-off is an ordinary one, with the configured retries again (one
+    # attempt only was for the throttled check; it also left a transient connection error with
+    # no retry, which once failed this test).
+    tf_settings.DRIFT_AWS_MAX_RETRIES = default_retries
     (again,) = runs.workspaces_check_drift()  # the back-off over, the workspace is still due
     assert Run.objects.get(pk=again).kind == RunKind.DRIFT
     run_execute(run_id=again)
