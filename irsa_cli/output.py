@@ -99,10 +99,22 @@ def _data_loss(loss: dict[str, Any], change: dict[str, Any]) -> list[str]:
 
 
 def _grants(grants: dict[str, list[dict[str, Any]]]) -> list[str]:
-    out = [f"{g['action']} on {g['resource']}" for g in grants.get("identity", [])]
+    out = [f"{g['action']} on {g['resource']}{_conditions(g)}" for g in grants.get("identity", [])]
     out += [
         f"trust {g['namespace']}:{g['service_account']} via {g['provider']}"
         for g in grants.get("trust", [])
     ]
-    out += [f"key: {g['principal']} may {g['action']}" for g in grants.get("key", [])]
+    out += [
+        f"key: {g['principal']} may {g['action']}{_conditions(g)}" for g in grants.get("key", [])
+    ]
     return out
+
+
+def _conditions(grant: dict[str, Any]) -> str:
+    """A grant's conditions, which tell two grants of one action apart (the key used only
+    through DynamoDB, or only through S3): `` if kms:ViaService StringEquals a, b``."""
+    parts = [
+        f"{c['key']} {c['operator']} {', '.join(str(v) for v in c.get('values') or [])}"
+        for c in grant.get("conditions") or []
+    ]
+    return f" if {' and '.join(parts)}" if parts else ""

@@ -75,6 +75,23 @@ def test_the_review_is_readable():
     assert text.endswith("New access: BLOCKED (high finding)")
 
 
+def test_grants_that_differ_only_by_condition_read_apart():
+    """The key is used only through DynamoDB, or only through S3: two grants of one action."""
+    key = "arn:aws:kms:us-east-1:1:key/k"
+    via = [
+        {"operator": "StringEquals", "key": "kms:ViaService", "values": [f"{s}.us-east-1.x"]}
+        for s in ("dynamodb", "s3")
+    ]
+    data = change(review=json.loads(json.dumps(REVIEW)))
+    added = data["review"]["workspaces"][0]["analysis"]["diff"]["added"]
+    added["identity"] = [{"action": "kms:Decrypt", "resource": key, "conditions": [c]} for c in via]
+    added["key"] = [{"principal": "role/r", "action": "kms:Decrypt", "conditions": [via[1]]}]
+    lines = output.review(data).splitlines()
+    assert f"  + kms:Decrypt on {key} if kms:ViaService StringEquals dynamodb.us-east-1.x" in lines
+    assert f"  + kms:Decrypt on {key} if kms:ViaService StringEquals s3.us-east-1.x" in lines
+    assert "  + key: role/r may kms:Decrypt if kms:ViaService StringEquals s3.us-east-1.x" in lines
+
+
 def test_the_review_shows_the_data_at_risk_and_how_to_confirm():
     data = change(review=REVIEW)
     data["data_loss"] = {
